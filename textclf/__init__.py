@@ -1,0 +1,28 @@
+"""textclf: text classification with static word vectors and LSTM/GRU encoders on PyTorch Lightning.
+
+The names in ``__all__`` are the public API; they also work as short ``class_path`` values in recipes.
+"""
+
+from textclf.data import FileDataModule, TextDataModule
+from textclf.embedding import WordEmbedding
+from textclf.encoders import BagOfEmbeddingsEncoder, Encoder, RNNEncoder
+from textclf.errors import TextclfError
+from textclf.model import TextClassifier
+from textclf.tokenize import Tokenizer
+from textclf.vocab import Vocabulary
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BagOfEmbeddingsEncoder",
+    "Encoder",
+    "FileDataModule",
+    "RNNEncoder",
+    "TextClassifier",
+    "TextDataModule",
+    "TextclfError",
+    "Tokenizer",
+    "Vocabulary",
+    "WordEmbedding",
+    "__version__",
+]

@@ -1,0 +1,121 @@
+"""The ``textclf`` command: LightningCLI's fit / validate / test over recipes, plus ``predict`` on raw texts."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from jsonargparse import Namespace
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+
+from textclf.data.base import TextDataModule
+from textclf.errors import TextclfError
+from textclf.model import TextClassifier
+
+log = logging.getLogger("textclf")
+
+
+class TextclfCLI(LightningCLI):
+    """LightningCLI with the data module's vocabulary, labels, tokenizer and vectors linked into the model.
+
+    ``fit`` also tests the best checkpoint (by the recipe's ModelCheckpoint monitor) when the data has a test
+    split, and writes ``test_metrics.json`` next to it. A run without an explicit logger gets a ``CSVLogger``
+    under ``runs/<recipe folder>/<recipe name>/version_N``, so runs never overwrite each other.
+    """
+
+    def __init__(self, args: list[str] | None = None, **kwargs: Any) -> None:
+        super().__init__(
+            TextClassifier,
+            TextDataModule,
+            subclass_mode_data=True,
+            auto_configure_optimizers=False,
+            args=args,
+            **kwargs,
+        )
+
+    @classmethod
+    def subcommands(cls) -> dict[str, set[str]]:
+        """fit, validate and test; prediction on raw texts is ``textclf predict`` (see :mod:`textclf.predict`)."""
+        return {name: keys for name, keys in LightningCLI.subcommands().items() if name != "predict"}
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        """Link the prepared data into the model, so each size is stated once."""
+        for source, target in (
+            ("vocab", "vocab"),
+            ("labels", "labels"),
+            ("tokenizer", "tokenizer"),
+            ("embeddings", "pretrained_embeddings"),
+        ):
+            parser.link_arguments("data", f"model.{target}", compute_fn=_attribute(source), apply_on="instantiate")
+
+    def before_instantiate_classes(self) -> None:
+        """Give runs without an explicit logger a versioned CSVLogger named after the recipe."""
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        if config.trainer.logger in (None, True):
+            recipes = config.get("config") or []
+            name = "textclf"
+            if recipes:
+                recipe = Path(str(recipes[-1]))
+                name = f"{recipe.parent.name}/{recipe.stem}" if recipe.parent.name else recipe.stem
+            config.trainer.logger = Namespace(
+                class_path="lightning.pytorch.loggers.CSVLogger",
+                init_args=Namespace(save_dir=config.trainer.default_root_dir or "runs", name=name),
+            )
+
+    def after_fit(self) -> None:
+        """Test the best checkpoint and write ``test_metrics.json`` into the run directory."""
+        trainer, datamodule = self.trainer, self.datamodule
+        if trainer.interrupted or not isinstance(datamodule, TextDataModule):
+            return
+        callback = trainer.checkpoint_callback
+        best = getattr(callback, "best_model_path", "") or None
+        results = trainer.test(self.model, datamodule=datamodule, ckpt_path=best and "best")
+        if trainer.is_global_zero and results:
+            run_dir = Path(trainer.log_dir or ".")
+            summary = {"checkpoint": best, **{k: float(v) for k, v in results[0].items()}}
+            (run_dir / "test_metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
+            log.info("best checkpoint: %s", best)
+            log.info("test: %s", ", ".join(f"{k}={v:.4f}" for k, v in summary.items() if k != "checkpoint"))
+
+
+def _attribute(name: str) -> Any:
+    def get(data: TextDataModule) -> Any:
+        return getattr(data, name)
+
+    return get
+
+
+class _Formatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        level = "" if record.levelno <= logging.INFO else f"{record.levelname.lower()}: "
+        return f"textclf: {level}{record.getMessage()}"
+
+
+def setup_logging(level: int = logging.INFO) -> None:
+    """Show textclf's own messages (coverage, caching, dropped rows) on stderr."""
+    root = logging.getLogger("textclf")
+    if not any(isinstance(h.formatter, _Formatter) for h in root.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(_Formatter())
+        root.addHandler(handler)
+    root.setLevel(level)
+    root.propagate = False
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``textclf`` console script and ``python -m textclf``."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    setup_logging()
+    try:
+        if args and args[0] == "predict":
+            from textclf.predict import predict_command
+
+            predict_command(args[1:])
+        else:
+            TextclfCLI(args=argv)
+    except TextclfError as e:
+        print(f"textclf: error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -1,0 +1,333 @@
+"""TextDataModule: read a corpus once, tokenise and numericalise it with ``datasets``, cache it, serve buckets."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from textclf.data.batching import BucketBatchSampler, TokenIdsDataset, collate_batch
+from textclf.data.splits import LabelledSplit, carve_missing_splits, clean_split, label_order
+from textclf.errors import TextclfError
+from textclf.tokenize import Tokenizer, TokenizerMode
+from textclf.vocab import Vocabulary
+
+log = logging.getLogger(__name__)
+
+CACHE_VERSION = 1
+SPLITS = ("train", "val", "test")
+
+
+def default_cache_dir() -> Path:
+    """``$TEXTCLF_CACHE``, else ``~/.cache/textclf``."""
+    return Path(os.environ.get("TEXTCLF_CACHE") or Path.home() / ".cache" / "textclf")
+
+
+class TextDataModule(L.LightningDataModule):
+    """Base of every corpus: subclasses only say how to read their raw splits.
+
+    On first use (``prepare_data``, ``setup`` or any of ``vocab``/``labels``/``embeddings``) the raw splits are
+    read, cleaned (empty texts dropped with a logged count), missing val/test splits carved from train
+    (stratified, seeded), tokenised and numericalised with ``datasets.map(batched=True)``, and the result is
+    cached under ``cache_dir`` keyed by the data files, tokenizer and vocabulary settings. Later runs load the
+    cache (memory-mapped) and start within seconds.
+
+    Args:
+        tokenizer: ``basic`` (lowercase, punctuation split), ``cased`` or ``whitespace``.
+        max_length: keep the first ``max_length`` tokens of every text (train, eval and predict alike).
+        min_freq: training words seen fewer times map to ``<unk>`` ...
+        max_vocab_size: ... and the vocabulary keeps at most this many words.
+        vectors: pretrained word vectors: a file path or a gensim-data name (see docs/vectors.md).
+        keep_words_with_vectors: keep training words below ``min_freq`` when they have a pretrained vector.
+        batch_size: training batch size.
+        eval_batch_size: batch size for validation/test/predict (default: 4 x batch_size).
+        bucket_size: batches per length-sorted chunk when shuffling.
+        val_fraction: fraction of train held out (stratified) when the corpus has no validation split.
+        test_fraction: fraction of train held out (stratified) when the corpus has no test split.
+        num_workers: DataLoader worker processes.
+        cache_dir: where prepared data and vector matrices are cached (default ``$TEXTCLF_CACHE`` or
+            ``~/.cache/textclf``).
+        seed: seed of the held-out splits, the shuffling and the initialisation of words without vectors.
+    """
+
+    def __init__(
+        self,
+        *,
+        tokenizer: TokenizerMode = "basic",
+        max_length: int | None = None,
+        min_freq: int = 1,
+        max_vocab_size: int | None = None,
+        vectors: str | None = None,
+        keep_words_with_vectors: bool = False,
+        batch_size: int = 50,
+        eval_batch_size: int | None = None,
+        bucket_size: int = 100,
+        val_fraction: float = 0.1,
+        test_fraction: float = 0.1,
+        num_workers: int = 0,
+        cache_dir: str | None = None,
+        seed: int = 42,
+    ) -> None:
+        super().__init__()
+        try:
+            self.tokenizer = Tokenizer(tokenizer, max_length)
+        except ValueError as e:
+            raise TextclfError(str(e)) from None
+        self.min_freq = min_freq
+        self.max_vocab_size = max_vocab_size
+        self.vectors = vectors
+        self.keep_words_with_vectors = keep_words_with_vectors
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size or 4 * batch_size
+        self.bucket_size = bucket_size
+        self.val_fraction = val_fraction
+        self.test_fraction = test_fraction
+        self.num_workers = num_workers
+        self.cache_dir = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
+        self.seed = seed
+        self._meta: dict[str, Any] | None = None
+        self._datasets: dict[str, TokenIdsDataset] = {}
+        self._embeddings: torch.Tensor | None = None
+
+    # ---- what subclasses provide -------------------------------------------------------------------------
+
+    def read_splits(self) -> dict[str, LabelledSplit]:
+        """Raw ``train`` (required), ``val`` and ``test`` splits as ``(texts, labels, source name)``."""
+        raise NotImplementedError
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What identifies the raw data (paths, sizes, modification times, reader options) for the cache key."""
+        raise NotImplementedError
+
+    def fixed_labels(self) -> list[str] | None:
+        """Label names in a fixed order, or None to take the sorted labels of the training split."""
+        return None
+
+    # ---- prepared state ----------------------------------------------------------------------------------
+
+    @property
+    def vocab(self) -> Vocabulary:
+        """The training vocabulary."""
+        return Vocabulary(self.prepare()["vocab"])
+
+    @property
+    def labels(self) -> list[str]:
+        """Label names; index i is class i."""
+        return list(self.prepare()["labels"])
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes."""
+        return len(self.labels)
+
+    @property
+    def label_counts(self) -> list[int]:
+        """Training examples per class."""
+        return list(self.prepare()["label_counts"])
+
+    @property
+    def embeddings(self) -> torch.Tensor | None:
+        """``(vocab_size, dim)`` pretrained vectors aligned to ``vocab``, or None when no ``vectors`` are set."""
+        if self.vectors is None:
+            return None
+        if self._embeddings is None:
+            from textclf.vectors import build_embedding_matrix
+
+            meta = self.prepare()
+            matrix, _ = build_embedding_matrix(
+                self.vectors, meta["vocab"], token_counts=meta["token_counts"], cache_dir=self.cache_dir, seed=self.seed
+            )
+            self._embeddings = torch.from_numpy(matrix)
+        return self._embeddings
+
+    def split(self, name: str) -> TokenIdsDataset:
+        """The prepared split ``train``, ``val`` or ``test`` (memory-mapped from the cache)."""
+        if name not in self._datasets:
+            directory = self._cache_path()
+            self.prepare()
+            ids = np.load(directory / f"{name}.ids.npy", mmap_mode="r")
+            offsets = np.load(directory / f"{name}.offsets.npy")
+            labels = np.load(directory / f"{name}.labels.npy")
+            self._datasets[name] = TokenIdsDataset(ids, offsets, labels)
+        return self._datasets[name]
+
+    # ---- Lightning hooks ---------------------------------------------------------------------------------
+
+    def prepare_data(self) -> None:
+        """Build the cache (once, on the main process)."""
+        self.prepare()
+        if self.vectors is not None:
+            self.embeddings  # noqa: B018 (builds and caches the vector matrix)
+
+    def setup(self, stage: str | None = None) -> None:
+        """Load the prepared splits."""
+        self.prepare()
+
+    def train_dataloader(self) -> DataLoader:
+        """Shuffled, length-bucketed training batches (sharded across DDP ranks)."""
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        """Validation batches sorted by length."""
+        return self._loader("val", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        """Test batches sorted by length."""
+        return self._loader("test", shuffle=False)
+
+    def _loader(self, name: str, shuffle: bool) -> DataLoader:
+        dataset = self.split(name)
+        trainer = self.trainer
+        sampler = BucketBatchSampler(
+            dataset.lengths,
+            self.batch_size if shuffle else self.eval_batch_size,
+            shuffle=shuffle,
+            seed=self.seed,
+            bucket_size=self.bucket_size,
+            num_replicas=trainer.world_size if trainer is not None else 1,
+            rank=trainer.global_rank if trainer is not None else 0,
+        )
+        return DataLoader(
+            dataset,
+            batch_sampler=sampler,
+            collate_fn=collate_batch,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    # ---- preparation and cache ---------------------------------------------------------------------------
+
+    def _settings(self) -> dict[str, Any]:
+        return {
+            "version": CACHE_VERSION,
+            "class": f"{type(self).__module__}.{type(self).__qualname__}",
+            "data": self.fingerprint(),
+            "labels": self.fixed_labels(),
+            "tokenizer": self.tokenizer.to_dict(),
+            "min_freq": self.min_freq,
+            "max_vocab_size": self.max_vocab_size,
+            "keep_words_with_vectors": self.vectors if self.keep_words_with_vectors else None,
+            "val_fraction": self.val_fraction,
+            "test_fraction": self.test_fraction,
+            "seed": self.seed,
+        }
+
+    def _cache_path(self) -> Path:
+        key = hashlib.sha256(json.dumps(self._settings(), sort_keys=True, default=str).encode()).hexdigest()[:16]
+        return self.cache_dir / "data" / key
+
+    def prepare(self) -> dict[str, Any]:
+        """Read, clean, split, tokenise and numericalise the corpus, or load it from the cache. Idempotent."""
+        if self._meta is not None:
+            return self._meta
+        directory = self._cache_path()
+        if not (directory / "meta.json").exists():
+            self._build_cache(directory)
+        else:
+            log.info("using prepared data from %s", directory)
+        self._meta = json.loads((directory / "meta.json").read_text())
+        return self._meta
+
+    def _build_cache(self, directory: Path) -> None:
+        splits = {name: clean_split(split) for name, split in self.read_splits().items()}
+        splits = carve_missing_splits(splits, self.val_fraction, self.test_fraction, self.seed)
+        labels = label_order(splits, self.fixed_labels())
+        tokenized = {name: _tokenize(split, self.tokenizer) for name, split in splits.items()}
+        counts: Counter[str] = Counter()
+        for tokens in tokenized["train"]["tokens"]:
+            counts.update(tokens)
+        vocab = Vocabulary.build(
+            counts, min_freq=self.min_freq, max_size=self.max_vocab_size, keep=self._words_with_vectors(counts)
+        )
+        label_index = {label: i for i, label in enumerate(labels)}
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=directory.parent))
+        try:
+            sizes = {}
+            for name, dataset in tokenized.items():
+                sizes[name] = _save_split(staging, name, dataset, vocab, label_index)
+            label_ids = [label_index[label] for label in splits["train"].labels]
+            meta = {
+                "settings": self._settings(),
+                "vocab": vocab.tokens,
+                "token_counts": [counts.get(token, 0) for token in vocab.tokens],
+                "labels": labels,
+                "label_counts": np.bincount(label_ids, minlength=len(labels)).tolist(),
+                "sizes": sizes,
+            }
+            (staging / "meta.json").write_text(json.dumps(meta))
+            try:
+                staging.rename(directory)
+            except OSError:  # another process finished the same cache first
+                shutil.rmtree(staging)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        log.info(
+            "prepared %s: %s examples, %d classes, vocabulary of %d -> %s",
+            type(self).__name__,
+            " / ".join(f"{name} {size:,}" for name, size in sizes.items()),
+            len(labels),
+            len(vocab),
+            directory,
+        )
+
+    def _words_with_vectors(self, counts: Counter[str]) -> set[str]:
+        if not (self.keep_words_with_vectors and self.vectors):
+            return set()
+        from textclf.vectors import vectors_vocabulary
+
+        known = vectors_vocabulary(self.vectors, cache_dir=self.cache_dir)
+        return {w for w in counts if w in known or w.lower() in known or w.capitalize() in known}
+
+
+def _tokenize(split: LabelledSplit, tokenizer: Tokenizer) -> Any:
+    """A ``datasets.Dataset`` with columns ``tokens`` and ``label``, tokenised in batches."""
+    import datasets
+
+    datasets.disable_progress_bars()
+    dataset = datasets.Dataset.from_dict({"text": split.texts, "label": split.labels})
+    return dataset.map(
+        lambda batch: {"tokens": tokenizer.batch(batch["text"])},
+        batched=True,
+        remove_columns=["text"],
+        keep_in_memory=True,
+    )
+
+
+def _save_split(
+    directory: Path, name: str, dataset: Any, vocab: Vocabulary, label_index: dict[str, int]
+) -> int:
+    """Numericalise with ``datasets.map`` and write flat ``ids``/``offsets``/``labels`` arrays; returns the size."""
+    import pyarrow as pa
+
+    encoded = dataset.map(
+        lambda batch: {
+            "token_ids": [vocab.encode(tokens) for tokens in batch["tokens"]],
+            "label_id": [label_index[label] for label in batch["label"]],
+        },
+        batched=True,
+        remove_columns=["tokens", "label"],
+        keep_in_memory=True,
+        features=None,
+    )
+    column = encoded.data.column("token_ids").combine_chunks()
+    if isinstance(column, pa.ChunkedArray):  # pragma: no cover - older pyarrow
+        column = column.chunk(0)
+    offsets = np.asarray(column.offsets, dtype=np.int64)
+    ids = np.asarray(column.flatten(), dtype=np.int32)
+    np.save(directory / f"{name}.ids.npy", ids)
+    np.save(directory / f"{name}.offsets.npy", offsets - offsets[0])
+    np.save(directory / f"{name}.labels.npy", np.asarray(encoded["label_id"], dtype=np.int64))
+    return len(offsets) - 1

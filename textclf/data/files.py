@@ -1,0 +1,110 @@
+"""Custom corpora from files: CSV, TSV, JSONL, Parquet, label-first lines, or one folder per label."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from textclf.data.base import TextDataModule
+from textclf.data.readers import (
+    DEFAULT_LINE_PATTERN,
+    FileFormat,
+    detect_format,
+    read_folder,
+    read_lines,
+    read_table,
+    require_labels,
+)
+from textclf.data.splits import LabelledSplit
+from textclf.errors import TextclfError
+
+
+class FileDataModule(TextDataModule):
+    """A labelled corpus in your own files.
+
+    Give a training file and, when you have them, validation and test files; a missing split is held out of
+    the training file (stratified, seeded). Relative paths are resolved against ``data_dir``, which defaults to
+    the ``TEXTCLF_DATA`` environment variable, else the working directory.
+
+    Args:
+        train: training file (or folder, for the ``folder`` format).
+        val: validation file, optional.
+        test: test file, optional.
+        format: ``auto`` picks by suffix: ``.csv``, ``.tsv``, ``.jsonl``/``.json``, ``.parquet``, a directory is
+            ``folder``, anything else ``lines``.
+        text_column: column (or JSON key) holding the text.
+        label_column: column holding the label (a string or an integer).
+        line_pattern: for ``lines`` files: a regular expression with named groups ``label`` and ``text``. The
+            default reads ``LABEL text`` and fastText's ``__label__LABEL text``.
+        encoding: text encoding; ``auto`` reads UTF-8 and falls back to Windows-1252 / latin-1 with a warning.
+        labels: class names in a fixed order (other labels are an error); default: the sorted training labels.
+        data_dir: root for relative paths.
+        **kwargs: tokenizer, vocabulary, vectors, batching and split options of :class:`TextDataModule`.
+    """
+
+    def __init__(
+        self,
+        train: str,
+        val: str | None = None,
+        test: str | None = None,
+        *,
+        format: FileFormat = "auto",
+        text_column: str = "text",
+        label_column: str = "label",
+        line_pattern: str = DEFAULT_LINE_PATTERN,
+        encoding: str = "auto",
+        labels: list[str] | None = None,
+        data_dir: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.data_dir = Path(data_dir or os.environ.get("TEXTCLF_DATA") or ".").expanduser()
+        self.paths = {name: path for name, path in (("train", train), ("val", val), ("test", test)) if path}
+        self.format = format
+        self.text_column = text_column
+        self.label_column = label_column
+        self.line_pattern = line_pattern
+        self.encoding = encoding
+        self.label_names = labels
+
+    def resolve(self, path: str) -> Path:
+        """An absolute path, or ``data_dir / path``; a missing file is a one-line error."""
+        candidate = Path(path).expanduser()
+        resolved = candidate if candidate.is_absolute() else self.data_dir / candidate
+        if not resolved.exists():
+            hint = "" if candidate.is_absolute() else f" (relative to data_dir {self.data_dir}; set data_dir or TEXTCLF_DATA)"
+            raise TextclfError(f"file not found: {resolved}{hint}")
+        return resolved
+
+    def read_splits(self) -> dict[str, LabelledSplit]:
+        """Read every given file."""
+        return {name: self._read(self.resolve(path)) for name, path in self.paths.items()}
+
+    def _read(self, path: Path) -> LabelledSplit:
+        fmt = detect_format(path) if self.format == "auto" else self.format
+        if fmt == "folder":
+            texts, labels = read_folder(path, self.encoding)
+        elif fmt == "lines":
+            texts, labels = read_lines(path, self.line_pattern, self.encoding)
+        else:
+            texts, labels = read_table(path, fmt, self.text_column, self.label_column, self.encoding)
+        if fmt == "lines" and labels is None:
+            raise TextclfError(f"the line pattern {self.line_pattern!r} needs a named group (?P<label>...)")
+        return LabelledSplit(texts, require_labels(path, labels, self.label_column), str(path))
+
+    def fingerprint(self) -> dict[str, Any]:
+        """Paths, sizes and modification times of the files, and the reader options."""
+        files = {}
+        for name, path in self.paths.items():
+            resolved = self.resolve(path)
+            members = sorted(resolved.rglob("*")) if resolved.is_dir() else [resolved]
+            stats = [member.stat() for member in members]
+            size, mtime = sum(s.st_size for s in stats), max((s.st_mtime_ns for s in stats), default=0)
+            files[name] = [str(resolved.resolve()), len(members), size, mtime]
+        options = [self.format, self.text_column, self.label_column, self.line_pattern, self.encoding]
+        return {"files": files, "options": options}
+
+    def fixed_labels(self) -> list[str] | None:
+        """The ``labels`` argument."""
+        return self.label_names

@@ -1,0 +1,114 @@
+"""Raw labelled splits: cleaning, label checks, and seeded stratified hold-outs."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from textclf.errors import TextclfError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LabelledSplit:
+    """Texts and their labels as read from one source (a file name, for messages)."""
+
+    texts: list[str]
+    labels: list[str]
+    source: str
+
+    def __post_init__(self) -> None:
+        if len(self.texts) != len(self.labels):
+            raise ValueError(f"{self.source}: {len(self.texts)} texts but {len(self.labels)} labels")
+
+    def subset(self, index: np.ndarray, source: str) -> LabelledSplit:
+        """The examples at ``index``."""
+        return LabelledSplit([self.texts[i] for i in index], [self.labels[i] for i in index], source)
+
+
+def clean_split(split: LabelledSplit) -> LabelledSplit:
+    """Drop empty and whitespace-only texts (logged with a count and the first rows); refuse an empty split."""
+    empty = [i for i, text in enumerate(split.texts) if not text.strip()]
+    if empty:
+        rows = ", ".join(str(i + 1) for i in empty[:5]) + (", ..." if len(empty) > 5 else "")
+        log.warning("%s: dropped %d empty or whitespace-only texts (rows %s)", split.source, len(empty), rows)
+        keep = np.setdiff1d(np.arange(len(split.texts)), empty)
+        split = split.subset(keep, split.source)
+    if not split.texts:
+        raise TextclfError(f"{split.source}: no texts (the corpus is empty)")
+    return split
+
+
+def label_order(splits: dict[str, LabelledSplit], fixed: list[str] | None) -> list[str]:
+    """Class names in index order, checking that every split's labels are known.
+
+    Fixed names keep their order; otherwise the training labels are sorted (numerically when all are integers),
+    so the same data always gives the same class indices.
+    """
+    train_labels = set(splits["train"].labels)
+    if fixed is not None:
+        labels = list(fixed)
+    elif all(_is_int(label) for label in train_labels):
+        labels = sorted(train_labels, key=int)
+    else:
+        labels = sorted(train_labels)
+    known = set(labels)
+    for split in splits.values():
+        unknown = sorted(set(split.labels) - known)
+        if unknown:
+            row = next(i for i, label in enumerate(split.labels) if label not in known) + 1
+            where = "the given label list" if fixed is not None else "the training split"
+            shown = ", ".join(repr(u) for u in unknown[:5])
+            raise TextclfError(f"{split.source}, row {row}: labels {shown} are not in {where}")
+    if len(labels) < 2:
+        raise TextclfError(f"{splits['train'].source}: needs at least 2 classes, found {labels}")
+    return labels
+
+
+def _is_int(text: str) -> bool:
+    try:
+        int(text)
+    except ValueError:
+        return False
+    return True
+
+
+def stratified_holdout(labels: list[str], fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded stratified split of ``range(len(labels))`` into (kept, held out) index arrays.
+
+    Every class gives ``round(fraction * count)`` examples (at least one when it has two or more).
+    """
+    if not 0 < fraction < 1:
+        raise TextclfError(f"a held-out fraction must be between 0 and 1, got {fraction}")
+    rng = np.random.default_rng(seed)
+    values = np.asarray(labels, dtype=object)
+    held: list[np.ndarray] = []
+    for label in sorted(set(labels)):
+        members = np.flatnonzero(values == label)
+        count = int(round(fraction * len(members)))
+        if len(members) >= 2:
+            count = min(max(count, 1), len(members) - 1)
+        held.append(rng.permutation(members)[:count])
+    held_out = np.sort(np.concatenate(held))
+    kept = np.setdiff1d(np.arange(len(labels)), held_out)
+    return kept, held_out
+
+
+def carve_missing_splits(
+    splits: dict[str, LabelledSplit], val_fraction: float, test_fraction: float, seed: int
+) -> dict[str, LabelledSplit]:
+    """Hold out ``test`` and then ``val`` from train (stratified, seeded) when the corpus does not have them."""
+    splits = dict(splits)
+    train = splits["train"]
+    for name, fraction, offset in (("test", test_fraction, 1), ("val", val_fraction, 2)):
+        if name in splits:
+            continue
+        kept, held = stratified_holdout(train.labels, fraction, seed + offset)
+        splits[name] = train.subset(held, f"{train.source} ({name} hold-out)")
+        train = train.subset(kept, train.source)
+        log.info("no %s split: held out %d of the training examples (seed %d)", name, len(held), seed + offset)
+    splits["train"] = train
+    return {name: splits[name] for name in ("train", "val", "test")}

@@ -1,0 +1,62 @@
+"""Word embeddings in the four modes of Kim (2014): static, non-static, multichannel and random."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+EmbeddingMode = Literal["static", "non-static", "multichannel", "random"]
+
+
+class WordEmbedding(nn.Module):
+    """Token ids -> vectors.
+
+    ``static`` keeps the pretrained vectors frozen; ``non-static`` fine-tunes them; ``multichannel`` keeps a
+    frozen and a fine-tuned copy and concatenates them (Kim 2014 adds the two channels inside the CNN; for an
+    RNN, concatenation gives the encoder both views); ``random`` starts from U(-0.25, 0.25) and trains.
+    The ``<pad>`` row (index 0) is zero and receives no gradient in every mode.
+
+    Args:
+        num_embeddings: vocabulary size.
+        embedding_dim: vector size.
+        mode: one of static, non-static, multichannel, random.
+        pretrained: ``(num_embeddings, embedding_dim)`` initial vectors; required in spirit for the pretrained
+            modes, but may be None when the weights come from a checkpoint.
+    """
+
+    def __init__(
+        self,
+        num_embeddings: int,
+        embedding_dim: int,
+        *,
+        mode: EmbeddingMode = "non-static",
+        pretrained: Tensor | None = None,
+    ) -> None:
+        super().__init__()
+        self.mode = mode
+        if pretrained is None or mode == "random":
+            weight = torch.empty(num_embeddings, embedding_dim).uniform_(-0.25, 0.25)
+        else:
+            weight = torch.as_tensor(pretrained, dtype=torch.float32).clone()
+            if weight.shape != (num_embeddings, embedding_dim):
+                raise ValueError(f"pretrained shape {tuple(weight.shape)} != ({num_embeddings}, {embedding_dim})")
+        weight[0] = 0.0
+        self.tuned: nn.Embedding | None = None
+        self.frozen: nn.Embedding | None = None
+        if mode in ("non-static", "random", "multichannel"):
+            self.tuned = nn.Embedding.from_pretrained(weight.clone(), freeze=False, padding_idx=0)
+        if mode in ("static", "multichannel"):
+            self.frozen = nn.Embedding.from_pretrained(weight.clone(), freeze=True, padding_idx=0)
+
+    @property
+    def output_size(self) -> int:
+        """Size of the vectors fed to the encoder (doubled in multichannel mode)."""
+        layers = [layer for layer in (self.tuned, self.frozen) if layer is not None]
+        return sum(layer.embedding_dim for layer in layers)
+
+    def forward(self, token_ids: Tensor) -> Tensor:
+        """Embed ``token_ids`` (batch, seq) -> (batch, seq, output_size)."""
+        channels = [layer(token_ids) for layer in (self.tuned, self.frozen) if layer is not None]
+        return channels[0] if len(channels) == 1 else torch.cat(channels, dim=-1)

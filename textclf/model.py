@@ -1,0 +1,308 @@
+"""TextClassifier: embed -> dropout -> encode (pool over time) -> dropout -> linear head."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from torch import Tensor, nn
+from torchmetrics import MetricCollection
+from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
+
+from textclf.data.batching import BucketBatchSampler, TokenIdsDataset
+from textclf.embedding import EmbeddingMode, WordEmbedding
+from textclf.encoders import Encoder
+from textclf.errors import TextclfError
+from textclf.tokenize import Tokenizer
+from textclf.vocab import Vocabulary
+
+if TYPE_CHECKING:
+    from textclf.data.base import TextDataModule
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+ClassWeights = list[float] | dict[str, float] | Literal["balanced"] | None
+
+
+class TextClassifier(L.LightningModule):
+    """A text classifier over static word vectors and an encoder that pools states over time.
+
+    The vocabulary, label names and tokenizer travel inside every checkpoint, so
+    ``TextClassifier.load_from_checkpoint(path).predict(texts)`` needs neither the data nor the recipe.
+
+    Args:
+        encoder: sequence-to-vector encoder, e.g. ``RNNEncoder(cell="lstm", pooling="max")``; its input size is
+            set from the embedding.
+        vocab: the vocabulary (from the data module).
+        labels: class names in index order (from the data module).
+        tokenizer: the tokenizer the vocabulary was built with (from the data module).
+        embedding_dim: vector size; taken from ``pretrained_embeddings`` when those are given (stating both
+            with different values is an error).
+        embedding_mode: ``static`` (frozen vectors), ``non-static`` (fine-tuned), ``multichannel`` (a frozen and
+            a fine-tuned copy, concatenated) or ``random`` (no pretrained vectors).
+        pretrained_embeddings: ``(vocab_size, embedding_dim)`` initial vectors (from the data module).
+        embedding_dropout: dropout on the word vectors.
+        dropout: dropout on the pooled text vector, before the linear head.
+        class_weights: cross-entropy weights: a list in class order, a ``{label: weight}`` dict (others 1.0), or
+            ``"balanced"`` (n / (classes * count), from the training label counts).
+        optimizer: optimizer factory, e.g. ``torch.optim.Adam`` or, in YAML, a ``class_path`` with ``init_args``.
+        lr_scheduler: optional learning-rate scheduler factory.
+        lr_scheduler_monitor: metric a ``ReduceLROnPlateau`` scheduler watches.
+    """
+
+    def __init__(
+        self,
+        encoder: Encoder,
+        *,
+        vocab: Vocabulary | Sequence[str],
+        labels: Sequence[str],
+        tokenizer: Tokenizer | None = None,
+        embedding_dim: int | None = None,
+        embedding_mode: EmbeddingMode = "non-static",
+        pretrained_embeddings: Tensor | None = None,
+        embedding_dropout: float = 0.25,
+        dropout: float = 0.5,
+        class_weights: ClassWeights = None,
+        optimizer: OptimizerCallable = torch.optim.Adam,
+        lr_scheduler: LRSchedulerCallable | None = None,
+        lr_scheduler_monitor: str = "val/loss",
+    ) -> None:
+        super().__init__()
+        self.vocab = vocab if isinstance(vocab, Vocabulary) else Vocabulary(list(vocab))
+        self.labels = [str(label) for label in labels]
+        self.tokenizer = tokenizer or Tokenizer()
+        if embedding_mode == "random":
+            pretrained_embeddings = None
+        self.embedding_dim = _embedding_dim(embedding_dim, pretrained_embeddings)
+        self.embedding_mode: EmbeddingMode = embedding_mode
+        self.has_pretrained = pretrained_embeddings is not None
+        self.embedding = WordEmbedding(
+            len(self.vocab), self.embedding_dim, mode=embedding_mode, pretrained=pretrained_embeddings
+        )
+        encoder.build(self.embedding.output_size)
+        self.encoder = encoder
+        self.embedding_dropout = nn.Dropout(embedding_dropout)
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(encoder.output_size, len(self.labels))
+        self.class_weights = class_weights
+        self.optimizer_factory = optimizer
+        self.lr_scheduler_factory = lr_scheduler
+        self.lr_scheduler_monitor = lr_scheduler_monitor
+        self.register_buffer("loss_weight", self._static_class_weights(), persistent=False)
+        self.metrics = nn.ModuleDict({stage: _metrics(len(self.labels), stage) for stage in ("val", "test")})
+
+    @classmethod
+    def for_data(cls, data: TextDataModule, encoder: Encoder, **kwargs: Any) -> TextClassifier:
+        """A classifier sized for ``data``: its vocabulary, labels, tokenizer and pretrained vectors."""
+        return cls(
+            encoder,
+            vocab=data.vocab,
+            labels=data.labels,
+            tokenizer=data.tokenizer,
+            pretrained_embeddings=data.embeddings,
+            **kwargs,
+        )
+
+    # ---- forward and steps -------------------------------------------------------------------------------
+
+    def forward(self, token_ids: Tensor, lengths: Tensor) -> Tensor:
+        """Class scores: token_ids (batch, seq), lengths (batch,) -> logits (batch, num_classes)."""
+        embedded = self.embedding_dropout(self.embedding(token_ids))  # (batch, seq, embedding size)
+        encoded = self.dropout(self.encoder(embedded, lengths))  # (batch, encoder.output_size)
+        return self.head(encoded)  # (batch, num_classes)
+
+    def _shared_step(self, batch: dict[str, Tensor], stage: str) -> Tensor:
+        logits = self(batch["token_ids"], batch["lengths"])
+        labels = batch["labels"]
+        loss = nn.functional.cross_entropy(logits, labels, weight=self.loss_weight)
+        size = len(labels)
+        if stage == "train":
+            self.log("train/loss", loss, batch_size=size, prog_bar=True)
+        else:
+            metrics = self.metrics[stage]
+            metrics.update(logits, labels)
+            self.log(f"{stage}/loss", loss, batch_size=size, sync_dist=True, prog_bar=True)
+            self.log_dict(metrics, batch_size=size, prog_bar=True)
+        return loss
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        """Cross-entropy on one training batch."""
+        return self._shared_step(batch, "train")
+
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        """Loss, accuracy and macro-F1 on one validation batch."""
+        self._shared_step(batch, "val")
+
+    def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        """Loss, accuracy and macro-F1 on one test batch."""
+        self._shared_step(batch, "test")
+
+    def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Any]:
+        """Predicted label names, class probabilities (batch, num_classes) and each text's input index."""
+        probs = torch.softmax(self(batch["token_ids"], batch["lengths"]).float(), dim=-1)
+        return {"index": batch["index"], "labels": [self.labels[i] for i in probs.argmax(-1).tolist()], "probs": probs}
+
+    # ---- training set-up ---------------------------------------------------------------------------------
+
+    def setup(self, stage: str) -> None:
+        """Resolve ``class_weights="balanced"`` from the data module's training label counts."""
+        if self.class_weights == "balanced":
+            counts = getattr(getattr(self.trainer, "datamodule", None), "label_counts", None)
+            if counts is None:
+                raise TextclfError('class_weights="balanced" needs a data module with training label counts')
+            counts_t = torch.tensor(counts, dtype=torch.float32).clamp(min=1)
+            self.loss_weight = (counts_t.sum() / (len(counts) * counts_t)).to(self.device)
+
+    def on_fit_start(self) -> None:
+        """Refuse the pretrained-vector modes without pretrained vectors."""
+        if self.embedding_mode in ("static", "multichannel") and not self.has_pretrained:
+            raise TextclfError(f"embedding_mode {self.embedding_mode!r} needs pretrained vectors: set data.vectors")
+
+    def _static_class_weights(self) -> Tensor | None:
+        weights = self.class_weights
+        if weights is None or weights == "balanced":
+            return None
+        if isinstance(weights, dict):
+            unknown = sorted(set(weights) - set(self.labels))
+            if unknown:
+                raise TextclfError(f"class_weights names unknown labels {unknown}; labels are {self.labels}")
+            weights = [float(weights.get(label, 1.0)) for label in self.labels]
+        if len(weights) != len(self.labels):
+            raise TextclfError(f"class_weights has {len(weights)} values for {len(self.labels)} classes")
+        return torch.tensor(weights, dtype=torch.float32)
+
+    def configure_optimizers(self) -> Any:
+        """The optimizer over trainable parameters, and the scheduler if one is set."""
+        optimizer = self.optimizer_factory([p for p in self.parameters() if p.requires_grad])
+        if self.lr_scheduler_factory is None:
+            return optimizer
+        scheduler = self.lr_scheduler_factory(optimizer)
+        config: dict[str, Any] = {"scheduler": scheduler}
+        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            config["monitor"] = self.lr_scheduler_monitor
+        return {"optimizer": optimizer, "lr_scheduler": config}
+
+    # ---- self-contained checkpoints ----------------------------------------------------------------------
+
+    def textclf_config(self) -> dict[str, Any]:
+        """Everything needed to rebuild this model without data or recipe (plain types only)."""
+        encoder = type(self.encoder)
+        return {
+            "format_version": FORMAT_VERSION,
+            "vocab": self.vocab.tokens,
+            "labels": self.labels,
+            "tokenizer": self.tokenizer.to_dict(),
+            "encoder": {"class_path": f"{encoder.__module__}.{encoder.__qualname__}", "init_args": self.encoder.config()},
+            "model": {
+                "embedding_dim": self.embedding_dim,
+                "embedding_mode": self.embedding_mode,
+                "embedding_dropout": self.embedding_dropout.p,
+                "dropout": self.dropout.p,
+            },
+        }
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Store :meth:`textclf_config` in the checkpoint."""
+        checkpoint["textclf"] = self.textclf_config()
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> TextClassifier:
+        """Rebuild an (untrained) model from :meth:`textclf_config`."""
+        version = config.get("format_version")
+        if version != FORMAT_VERSION:
+            raise TextclfError(f"checkpoint format version {version} is not supported (this textclf reads {FORMAT_VERSION})")
+        model = cls(
+            _encoder_from_config(config["encoder"]),
+            vocab=config["vocab"],
+            labels=config["labels"],
+            tokenizer=Tokenizer.from_dict(config["tokenizer"]),
+            **config["model"],
+        )
+        model.has_pretrained = True
+        return model
+
+    @classmethod
+    def load_from_checkpoint(  # type: ignore[override]
+        cls, checkpoint_path: str | Path, map_location: str | torch.device | None = "cpu", strict: bool = True
+    ) -> TextClassifier:
+        """Load a trained model from a checkpoint file alone (read with ``torch.load(weights_only=True)``)."""
+        path = Path(checkpoint_path)
+        if not path.is_file():
+            raise TextclfError(f"checkpoint not found: {path}")
+        try:
+            checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+        except Exception as e:
+            raise TextclfError(f"{path}: not a readable checkpoint ({type(e).__name__}: {str(e).splitlines()[0]})") from None
+        if not isinstance(checkpoint, dict) or "textclf" not in checkpoint:
+            raise TextclfError(f"{path}: not a textclf checkpoint (no 'textclf' section)")
+        model = cls.from_config(checkpoint["textclf"])
+        model.load_state_dict(checkpoint["state_dict"], strict=strict)
+        return model.eval()
+
+    # ---- prediction on raw texts -------------------------------------------------------------------------
+
+    def encode_texts(self, texts: Sequence[str]) -> TokenIdsDataset:
+        """Tokenise and numericalise raw texts exactly as the training data was."""
+        return TokenIdsDataset.from_lists([self.vocab.encode(tokens) for tokens in self.tokenizer.batch(texts)])
+
+    @torch.no_grad()
+    def predict_proba(self, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
+        """Class probabilities ``(len(texts), num_classes)``, rows in input order."""
+        if isinstance(texts, str):
+            raise TypeError("predict_proba takes a list of texts, not one string")
+        dataset = self.encode_texts(texts)
+        probs = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
+        was_training = self.training
+        self.eval()
+        for indices in BucketBatchSampler(dataset.lengths, batch_size, shuffle=False):
+            batch = dataset.__getitems__(indices)
+            logits = self(batch["token_ids"].to(self.device), batch["lengths"].to(self.device))
+            probs[batch["index"].numpy()] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+        self.train(was_training)
+        return probs
+
+    def predict(self, texts: Sequence[str], batch_size: int = 256) -> list[str]:
+        """The most probable label of each text, in input order."""
+        if len(texts) == 0:
+            return []
+        return [self.labels[i] for i in self.predict_proba(texts, batch_size).argmax(axis=1)]
+
+
+def _metrics(num_classes: int, stage: str) -> MetricCollection:
+    return MetricCollection(
+        {
+            "acc": MulticlassAccuracy(num_classes, average="micro"),
+            "f1_macro": MulticlassF1Score(num_classes, average="macro"),
+        },
+        prefix=f"{stage}/",
+    )
+
+
+def _embedding_dim(embedding_dim: int | None, pretrained: Tensor | None) -> int:
+    if pretrained is None:
+        if embedding_dim is None:
+            raise TextclfError("set model.embedding_dim (there are no pretrained vectors to take it from)")
+        return embedding_dim
+    dim = int(pretrained.shape[1])
+    if embedding_dim is not None and embedding_dim != dim:
+        raise TextclfError(f"model.embedding_dim is {embedding_dim} but the pretrained vectors have dimension {dim}")
+    return dim
+
+
+def _encoder_from_config(config: dict[str, Any]) -> Encoder:
+    module_name, _, class_name = config["class_path"].rpartition(".")
+    try:
+        encoder_class = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError):
+        raise TextclfError(f"checkpoint names an unknown encoder {config['class_path']!r}") from None
+    if not (isinstance(encoder_class, type) and issubclass(encoder_class, Encoder)):
+        raise TextclfError(f"checkpoint names {config['class_path']!r}, which is not an Encoder")
+    return encoder_class(**config["init_args"])

@@ -1,0 +1,69 @@
+"""Vocabulary: token <-> index, with ``<pad>`` = 0 and ``<unk>`` = 1."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+
+PAD = "<pad>"
+UNK = "<unk>"
+
+
+class Vocabulary:
+    """An ordered list of tokens; index 0 is ``<pad>``, index 1 is ``<unk>``.
+
+    Args:
+        tokens: every token in index order, starting with ``<pad>`` and ``<unk>``.
+    """
+
+    pad_index = 0
+    unk_index = 1
+
+    def __init__(self, tokens: Sequence[str]) -> None:
+        if list(tokens[:2]) != [PAD, UNK]:
+            raise ValueError(f"a vocabulary starts with {PAD!r} and {UNK!r}, got {list(tokens[:2])}")
+        self.tokens: list[str] = list(tokens)
+        self.index: dict[str, int] = {token: i for i, token in enumerate(self.tokens)}
+        if len(self.index) != len(self.tokens):
+            raise ValueError("vocabulary tokens must be unique")
+
+    @classmethod
+    def build(
+        cls,
+        counts: Counter[str],
+        *,
+        min_freq: int = 1,
+        max_size: int | None = None,
+        keep: Iterable[str] = (),
+    ) -> Vocabulary:
+        """Build from training token counts.
+
+        Words are ordered by frequency (ties alphabetically, so the result is deterministic).
+
+        Args:
+            counts: token frequencies in the training split.
+            min_freq: drop words seen fewer times than this ...
+            max_size: ... and keep at most this many words (not counting ``<pad>`` and ``<unk>``).
+            keep: rare words (below ``min_freq``) to keep anyway, e.g. those that have a pretrained vector.
+        """
+        keep = set(keep)
+        words = [w for w, n in counts.items() if (n >= min_freq or w in keep) and w not in (PAD, UNK)]
+        words.sort(key=lambda w: (-counts[w], w))
+        if max_size is not None:
+            words = words[:max_size]
+        return cls([PAD, UNK, *words])
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Vocabulary) and self.tokens == other.tokens
+
+    def __hash__(self) -> int:
+        return hash(tuple(self.tokens))
+
+    def encode(self, tokens: Iterable[str]) -> list[int]:
+        """Indices of ``tokens``; unknown ones map to ``<unk>``. An empty text becomes ``[<unk>]`` (length >= 1)."""
+        get, unk = self.index.get, self.unk_index
+        ids = [get(token, unk) for token in tokens]
+        return ids or [unk]
