@@ -116,6 +116,16 @@ def main(argv: list[str] | None = None) -> None:
             predict_command(args[1:])
         else:
             TextclfCLI(args=argv)
-    except TextclfError as e:
-        print(f"textclf: error: {e}", file=sys.stderr)
+    except Exception as e:
+        cause = _user_error(e)
+        if cause is None:
+            raise
+        print(f"textclf: error: {cause}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def _user_error(error: BaseException | None) -> TextclfError | None:
+    """The TextclfError behind ``error`` (jsonargparse wraps errors raised while computing linked arguments)."""
+    while error is not None and not isinstance(error, TextclfError):
+        error = error.__cause__ or error.__context__
+    return error

@@ -127,7 +127,7 @@ class TextClassifier(L.LightningModule):
         if stage == "train":
             self.log("train/loss", loss, batch_size=size, prog_bar=True)
         else:
-            metrics = self.metrics[stage]
+            metrics: MetricCollection = self.metrics[stage]  # type: ignore[assignment]
             metrics.update(logits, labels)
             self.log(f"{stage}/loss", loss, batch_size=size, sync_dist=True, prog_bar=True)
             self.log_dict(metrics, batch_size=size, prog_bar=True)
@@ -200,7 +200,10 @@ class TextClassifier(L.LightningModule):
             "vocab": self.vocab.tokens,
             "labels": self.labels,
             "tokenizer": self.tokenizer.to_dict(),
-            "encoder": {"class_path": f"{encoder.__module__}.{encoder.__qualname__}", "init_args": self.encoder.config()},
+            "encoder": {
+                "class_path": f"{encoder.__module__}.{encoder.__qualname__}",
+                "init_args": self.encoder.config(),
+            },
             "model": {
                 "embedding_dim": self.embedding_dim,
                 "embedding_mode": self.embedding_mode,
@@ -218,7 +221,9 @@ class TextClassifier(L.LightningModule):
         """Rebuild an (untrained) model from :meth:`textclf_config`."""
         version = config.get("format_version")
         if version != FORMAT_VERSION:
-            raise TextclfError(f"checkpoint format version {version} is not supported (this textclf reads {FORMAT_VERSION})")
+            raise TextclfError(
+                f"checkpoint format version {version} is not supported (this textclf reads {FORMAT_VERSION})"
+            )
         model = cls(
             _encoder_from_config(config["encoder"]),
             vocab=config["vocab"],
@@ -240,7 +245,9 @@ class TextClassifier(L.LightningModule):
         try:
             checkpoint = torch.load(path, map_location=map_location, weights_only=True)
         except Exception as e:
-            raise TextclfError(f"{path}: not a readable checkpoint ({type(e).__name__}: {str(e).splitlines()[0]})") from None
+            raise TextclfError(
+                f"{path}: not a readable checkpoint ({type(e).__name__}: {str(e).splitlines()[0]})"
+            ) from None
         if not isinstance(checkpoint, dict) or "textclf" not in checkpoint:
             raise TextclfError(f"{path}: not a textclf checkpoint (no 'textclf' section)")
         model = cls.from_config(checkpoint["textclf"])

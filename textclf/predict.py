@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-
 import json
 import sys
 from collections.abc import Iterable, Iterator
@@ -18,7 +17,7 @@ CHUNK = 8192
 
 
 def read_texts(source: str, text_column: str) -> Iterator[str]:
-    """Texts from a ``.csv``/``.tsv`` (column ``text_column``), ``.jsonl`` (key), a plain file (one per line), or ``-``."""
+    """Texts from ``.csv``/``.tsv`` (column ``text_column``), ``.jsonl`` (key), plain files (a text a line) or ``-``."""
     if source == "-":
         yield from (line.rstrip("\r\n") for line in sys.stdin)
         return
@@ -55,12 +54,13 @@ def write_predictions(
 ) -> None:
     """Write one record per text: the text, its label and every class's probability."""
     if fmt == "jsonl":
-        for text, label, row in zip(texts, labels, probs):
-            record = {"text": text, "label": label, "probs": {n: round(float(p), 6) for n, p in zip(names, row)}}
+        for text, label, row in zip(texts, labels, probs, strict=True):
+            scores = {name: round(float(p), 6) for name, p in zip(names, row, strict=True)}
+            record = {"text": text, "label": label, "probs": scores}
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
     else:
         writer = csv.writer(out)
-        for text, label, row in zip(texts, labels, probs):
+        for text, label, row in zip(texts, labels, probs, strict=True):
             writer.writerow([text, label, *(f"{float(p):.6f}" for p in row)])
 
 
@@ -97,6 +97,3 @@ def predict_command(argv: list[str]) -> None:
     finally:
         if out is not sys.stdout:
             out.close()
-
-
-

@@ -201,7 +201,7 @@ class TextDataModule(L.LightningDataModule):
         return DataLoader(
             dataset,
             batch_sampler=sampler,
-            collate_fn=collate_batch,
+            collate_fn=collate_batch,  # type: ignore[arg-type]
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+
 import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
@@ -135,7 +136,8 @@ class BucketBatchSampler(Sampler[list[int]]):
         if self.num_replicas == 1 or not batches:
             return batches
         per_rank = -(-len(batches) // self.num_replicas)
-        padded = batches + batches[: per_rank * self.num_replicas - len(batches)]
+        # Repeat batches from the start (cyclically: there may be fewer batches than ranks) to a multiple of the ranks.
+        padded = [batches[i % len(batches)] for i in range(per_rank * self.num_replicas)]
         return padded[self.rank :: self.num_replicas]
 
     def __iter__(self) -> Iterator[list[int]]:

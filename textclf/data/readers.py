@@ -129,8 +129,15 @@ def read_table(
             options: dict[str, Any] = {"sep": "\t"} if fmt == "tsv" else {}
             if fmt == "tsv":
                 options["quoting"] = csv.QUOTE_NONE
+            # Every column is read as a string: ``datasets`` takes column types from ``features`` (pandas would
+            # turn "007" into 7, and fail when a later 10,000-row chunk of a numeric-looking column has a word).
+            # The names come from pandas itself, so they match ("Unnamed: 0", de-duplicated names).
+            import pandas as pd
+
+            header = pd.read_csv(path, nrows=0, encoding=enc, **options).columns
+            features = datasets.Features({str(name): datasets.Value("string") for name in header})
             table = datasets.Dataset.from_csv(
-                str(path), encoding=enc, keep_default_na=False, dtype=str, keep_in_memory=True, **options
+                str(path), encoding=enc, keep_default_na=False, features=features, keep_in_memory=True, **options
             )
         elif fmt == "jsonl":
             table = datasets.Dataset.from_json(str(path), keep_in_memory=True)
@@ -151,6 +158,9 @@ def read_table(
             log.debug("%s has no column %r: reading texts only", path, label_column)
         return texts, None
     labels = [_cell(value, path, label_column, row) for row, value in enumerate(table[label_column], start=1)]
+    blank = next((row for row, label in enumerate(labels, start=1) if not label.strip()), None)
+    if blank is not None:  # a missing CSV cell reads as "", which would otherwise become a class of its own
+        raise TextclfError(f"{path}, row {blank}: column {label_column!r} is empty")
     return texts, labels
 
 

@@ -19,6 +19,11 @@ class LabelledSplit:
     texts: list[str]
     labels: list[str]
     source: str
+    rows: list[int] | None = None  # 1-based row of each example in its source; None: its position
+
+    def row(self, i: int) -> int:
+        """The row of example ``i`` in the source, for messages (stable across dropped rows)."""
+        return self.rows[i] if self.rows is not None else i + 1
 
     def __post_init__(self) -> None:
         if len(self.texts) != len(self.labels):
@@ -26,14 +31,15 @@ class LabelledSplit:
 
     def subset(self, index: np.ndarray, source: str) -> LabelledSplit:
         """The examples at ``index``."""
-        return LabelledSplit([self.texts[i] for i in index], [self.labels[i] for i in index], source)
+        texts, labels = [self.texts[i] for i in index], [self.labels[i] for i in index]
+        return LabelledSplit(texts, labels, source, [self.row(i) for i in index])
 
 
 def clean_split(split: LabelledSplit) -> LabelledSplit:
     """Drop empty and whitespace-only texts (logged with a count and the first rows); refuse an empty split."""
     empty = [i for i, text in enumerate(split.texts) if not text.strip()]
     if empty:
-        rows = ", ".join(str(i + 1) for i in empty[:5]) + (", ..." if len(empty) > 5 else "")
+        rows = ", ".join(str(split.row(i)) for i in empty[:5]) + (", ..." if len(empty) > 5 else "")
         log.warning("%s: dropped %d empty or whitespace-only texts (rows %s)", split.source, len(empty), rows)
         keep = np.setdiff1d(np.arange(len(split.texts)), empty)
         split = split.subset(keep, split.source)
@@ -52,14 +58,14 @@ def label_order(splits: dict[str, LabelledSplit], fixed: list[str] | None) -> li
     if fixed is not None:
         labels = list(fixed)
     elif all(_is_int(label) for label in train_labels):
-        labels = sorted(train_labels, key=int)
+        labels = sorted(train_labels, key=lambda label: (int(label), label))  # "1" and "01": still deterministic
     else:
         labels = sorted(train_labels)
     known = set(labels)
     for split in splits.values():
         unknown = sorted(set(split.labels) - known)
         if unknown:
-            row = next(i for i, label in enumerate(split.labels) if label not in known) + 1
+            row = next(split.row(i) for i, label in enumerate(split.labels) if label not in known)
             where = "the given label list" if fixed is not None else "the training split"
             shown = ", ".join(repr(u) for u in unknown[:5])
             raise TextclfError(f"{split.source}, row {row}: labels {shown} are not in {where}")
@@ -107,6 +113,11 @@ def carve_missing_splits(
         if name in splits:
             continue
         kept, held = stratified_holdout(train.labels, fraction, seed + offset)
+        if len(held) == 0:  # an empty split would fail later, deep inside the tokenisation
+            raise TextclfError(
+                f"{train.source}: too few examples per class to hold out a {name} split ({fraction:g} of each class "
+                f"rounds to none); give a {name} file or a larger {name}_fraction"
+            )
         splits[name] = train.subset(held, f"{train.source} ({name} hold-out)")
         train = train.subset(kept, train.source)
         log.info("no %s split: held out %d of the training examples (seed %d)", name, len(held), seed + offset)
