@@ -10,7 +10,7 @@ from typing import Any, Literal
 TokenizerMode = Literal["basic", "cased", "whitespace"]
 
 # A word (letters/digits, with inner apostrophes or hyphens: "don't", "re-imagining") or one punctuation mark.
-_BASIC_TOKEN = re.compile(r"\w+(?:['’\-]\w+)*|[^\w\s]")
+_BASIC_TOKEN = re.compile(r"\w+(?:['\u2019\-]\w+)*|[^\w\s]")
 
 
 @dataclass(frozen=True)

@@ -306,9 +306,7 @@ def _tokenize(split: LabelledSplit, tokenizer: Tokenizer) -> Any:
     )
 
 
-def _save_split(
-    directory: Path, name: str, dataset: Any, vocab: Vocabulary, label_index: dict[str, int]
-) -> int:
+def _save_split(directory: Path, name: str, dataset: Any, vocab: Vocabulary, label_index: dict[str, int]) -> int:
     """Numericalise with ``datasets.map`` and write flat ``ids``/``offsets``/``labels`` arrays; returns the size."""
     import pyarrow as pa
 

@@ -73,7 +73,11 @@ class FileDataModule(TextDataModule):
         candidate = Path(path).expanduser()
         resolved = candidate if candidate.is_absolute() else self.data_dir / candidate
         if not resolved.exists():
-            hint = "" if candidate.is_absolute() else f" (relative to data_dir {self.data_dir}; set data_dir or TEXTCLF_DATA)"
+            hint = (
+                ""
+                if candidate.is_absolute()
+                else f" (relative to data_dir {self.data_dir}; set data_dir or TEXTCLF_DATA)"
+            )
             raise TextclfError(f"file not found: {resolved}{hint}")
         return resolved
 

@@ -32,7 +32,7 @@ def detect_format(path: Path) -> str:
 
 
 def decode(path: Path, encoding: str = "auto") -> str:
-    """Read a text file. ``auto`` tries UTF-8, then Windows-1252, then latin-1, and logs the fallback.
+    r"""Read a text file. ``auto`` tries UTF-8, then Windows-1252, then latin-1, and logs the fallback.
 
     Old corpora (TREC, MR, Subj) are latin-1 or Windows-1252; MR even holds NEL (0x85) bytes, which is why
     callers split the result on ``\\n`` only (``str.splitlines`` would break lines at U+0085).

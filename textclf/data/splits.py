@@ -94,7 +94,7 @@ def stratified_holdout(labels: list[str], fraction: float, seed: int) -> tuple[n
     held: list[np.ndarray] = []
     for label in sorted(set(labels)):
         members = np.flatnonzero(values == label)
-        count = int(round(fraction * len(members)))
+        count = round(fraction * len(members))
         if len(members) >= 2:
             count = min(max(count, 1), len(members) - 1)
         held.append(rng.permutation(members)[:count])
@@ -106,12 +106,17 @@ def stratified_holdout(labels: list[str], fraction: float, seed: int) -> tuple[n
 def carve_missing_splits(
     splits: dict[str, LabelledSplit], val_fraction: float, test_fraction: float, seed: int
 ) -> dict[str, LabelledSplit]:
-    """Hold out ``test`` and then ``val`` from train (stratified, seeded) when the corpus does not have them."""
+    """Hold out ``test`` and then ``val`` from train (stratified, seeded) when the corpus does not have them.
+
+    Both fractions are of the original training split: 0.1 and 0.1 leave 80% for training.
+    """
     splits = dict(splits)
     train = splits["train"]
-    for name, fraction, offset in (("test", test_fraction, 1), ("val", val_fraction, 2)):
+    original = len(train.labels)
+    for name, share, offset in (("test", test_fraction, 1), ("val", val_fraction, 2)):
         if name in splits:
             continue
+        fraction = share * original / len(train.labels)
         kept, held = stratified_holdout(train.labels, fraction, seed + offset)
         if len(held) == 0:  # an empty split would fail later, deep inside the tokenisation
             raise TextclfError(

@@ -1,0 +1,31 @@
+"""Shared test set-up: keep ``datasets``' own cache out of ``~/.cache`` and locate the real corpora for slow tests."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+# ``datasets`` writes an Arrow copy of every CSV/JSONL/Parquet file it reads into its cache (even with
+# keep_in_memory=True). It reads this variable when first imported, so it is set here, before any test module
+# imports textclf's readers.
+if "HF_DATASETS_CACHE" not in os.environ:
+    _hf_cache = tempfile.mkdtemp(prefix="textclf-tests-hf-")
+    os.environ["HF_DATASETS_CACHE"] = _hf_cache
+    atexit.register(shutil.rmtree, _hf_cache, ignore_errors=True)
+
+
+@pytest.fixture
+def real_data() -> Path:
+    """``$TEXTCLF_DATA``, the folder of the real corpora (trec/, sst2/, mr/...); skips the test when it is absent."""
+    root = os.environ.get("TEXTCLF_DATA")
+    if not root:
+        pytest.skip("set TEXTCLF_DATA to the folder of the real corpora (e.g. ../shared/data) to run this slow test")
+    path = Path(root).expanduser()
+    if not (path / "trec").is_dir():
+        pytest.skip(f"TEXTCLF_DATA={root} does not hold the real corpora (no trec/ folder)")
+    return path
