@@ -131,6 +131,21 @@ def test_auto_matches_both_implementations_on_cpu():
         torch.testing.assert_close(encoder(embedded, lengths), auto, atol=1e-10, rtol=0)
 
 
+@pytest.mark.parametrize(("cell", "expected"), [("lstm", "padded"), ("gru", "packed")])
+def test_auto_picks_padded_except_for_gru_on_cpu(cell, expected, monkeypatch):
+    encoder = make_encoder(cell, True, "max", "auto", 1)
+    used = []
+
+    def spy(path):
+        method = getattr(encoder, f"_run_{path}")
+        return lambda *args: used.append(path) or method(*args)
+
+    for path in IMPLEMENTATIONS:
+        monkeypatch.setattr(encoder, f"_run_{path}", spy(path))
+    encoder(*make_batch(LENGTHS))
+    assert used == [expected]
+
+
 @pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
 def test_dropout_between_layers_is_active_in_training(implementation):
     encoder = make_encoder("lstm", True, "mean", implementation, 2, dropout=0.5)

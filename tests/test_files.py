@@ -404,3 +404,15 @@ def test_mr_lines_with_nel_bytes(real_data):
     texts, _ = read_lines(path, r"^(?P<text>.+)$", encoding="latin-1")
     assert len(texts) == 5331
     assert sum("\x85" in text for text in texts) > 0
+
+
+def test_vectors_vocab_size_adds_the_most_frequent_vector_words(tmp_path, train_csv):
+    vectors = tmp_path / "vectors.txt"
+    vectors.write_text("".join(f"{w} 0.1 0.2\n" for w in ["Zebra", "the", "quokka", "axolotl"]))
+    dm = module(tmp_path, train_csv, vectors=str(vectors), vectors_vocab_size=3)
+    tokens = dm.vocab.tokens
+    assert "zebra" in tokens and "quokka" in tokens  # lowercased like the basic tokenizer's output
+    assert "axolotl" not in tokens  # only the first 3 words of the file
+    assert tokens.index("zebra") > tokens.index("the")  # appended after the training words
+    assert dm.prepare()["token_counts"][tokens.index("zebra")] == 0
+    assert dm.embeddings is not None and dm.embeddings[tokens.index("quokka")].tolist() == pytest.approx([0.1, 0.2])

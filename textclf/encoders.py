@@ -20,8 +20,7 @@ RNNPooling = Literal["last", "mean", "max", "attention"]
 BagPooling = Literal["mean", "max"]
 Implementation = Literal["auto", "packed", "padded"]
 
-# cuDNN warns when the weights it is given are not one flattened buffer (true of every direction but the first one
-# of a per-direction call); it then compacts them itself, which is the copy we want, so the warning is only noise.
+# cuDNN warns, then compacts them itself, when a direction's weights do not start the module's flat weight buffer.
 _CUDNN_WEIGHTS_WARNING = "RNN module weights are not part of single contiguous chunk of memory"
 
 
@@ -83,10 +82,8 @@ class Encoder(nn.Module):
             raise TextclfError(f"input_size must be a positive integer, got {input_size!r}")
         if self.input_size is not None:
             if self.input_size != input_size:
-                raise TextclfError(
-                    f"{type(self).__name__} was built for input_size={self.input_size}, cannot rebuild it for "
-                    f"input_size={input_size}"
-                )
+                name = type(self).__name__
+                raise TextclfError(f"{name} was built for input_size={self.input_size}, not {input_size}")
             return
         self._build(input_size)
         self.input_size = input_size
@@ -113,12 +110,12 @@ class RNNEncoder(Encoder):
     - "packed": pack_padded_sequence -> rnn -> pad_packed_sequence; the recurrence never sees padding.
     - "padded": the recurrence runs over the padded batch. Forward states are causal, hence exact at real tokens;
       a backward direction runs forward over each text reversed within its own length.
-    - "auto" (default) is "padded" on every device. On CUDA, cuDNN on padded input is 2-2.7x faster than on packed
-      input (H200); on CPU, benchmarks/rnn_paths.py measured the padded LSTM 1.4-3.5x faster (oneDNN kernel) and
-      the padded GRU within about 20% of packed, either way, so one rule serves everywhere.
+    - "auto" (default): "padded", except "packed" for a GRU on CPU. cuDNN on padded input is 2-2.7x faster than on
+      packed input (H200). On CPU (benchmarks/rnn_paths.py) the padded LSTM runs a fused oneDNN kernel and was
+      1.3-2.9x faster than packed in training; the padded GRU has no such kernel and was 0.8-1.25x the packed time
+      in training but 1.2-1.8x in inference, so a GRU stays packed there.
 
-    Pooling "last" takes the forward state at the last real token and, when bidirectional, the backward state at
-    position 0 (the backward direction's final state, having read the whole text).
+    Pooling "last": forward state at the last real token (+ backward state at position 0, its final state).
     """
 
     def __init__(
@@ -143,7 +140,7 @@ class RNNEncoder(Encoder):
             bidirectional: Whether to add a backward direction (output size doubles).
             dropout: Dropout between stacked layers, as nn.LSTM's (no effect when num_layers == 1).
             pooling: How states are pooled over time: "last", "mean", "max" or "attention".
-            implementation: "packed", "padded", or "auto" (currently "padded" on every device).
+            implementation: "packed", "padded", or "auto" ("padded", but "packed" for a GRU on CPU).
         """
         super().__init__()
         _check_choice("cell", cell, get_args(Cell))
@@ -198,11 +195,16 @@ class RNNEncoder(Encoder):
         """
         self._require_built()
         device_lengths = lengths.to(embedded.device)  # (batch,)
-        if self.implementation == "packed":
+        if self._uses_packed(embedded):
             states = self._run_packed(embedded, lengths)  # (batch, seq, output_size)
         else:
             states = self._run_padded(embedded, device_lengths)  # (batch, seq, output_size)
         return self._pool(states, device_lengths)
+
+    def _uses_packed(self, embedded: Tensor) -> bool:
+        if self.implementation == "auto":
+            return self.cell == "gru" and not embedded.is_cuda
+        return self.implementation == "packed"
 
     def _run_packed(self, embedded: Tensor, lengths: Tensor) -> Tensor:
         assert self.rnn is not None

@@ -262,10 +262,8 @@ def _atomic_write(target: Path, write: Callable[[IO[bytes]], object]) -> bool:
             os.unlink(tmp)
 
 
-def vectors_vocabulary(
-    source: str | os.PathLike[str], cache_dir: str | os.PathLike[str] | None = None
-) -> frozenset[str]:
-    """The set of words that have a vector in `source`.
+def vectors_vocabulary(source: str | os.PathLike[str], cache_dir: str | os.PathLike[str] | None = None) -> list[str]:
+    """The words that have a vector in `source`, in file order (most frequent first in the word2vec/GloVe releases).
 
     Args:
         source: Vectors path or gensim-data name (see :func:`resolve_vectors`).
@@ -279,11 +277,11 @@ def vectors_vocabulary(
     if target is not None and target.is_file():
         text = target.read_bytes().decode("utf-8", "surrogateescape")
         logger.info("loaded cached vocabulary of %s", path)
-        return frozenset(text.split("\n")) if text else frozenset()
-    words = load_keyed_vectors(path).index_to_key
+        return text.split("\n") if text else []
+    words = list(load_keyed_vectors(path).index_to_key)
     if target is not None and not any("\n" in w for w in words):  # one word a line
         _atomic_write(target, lambda f: f.write("\n".join(words).encode("utf-8", "surrogateescape")))
-    return frozenset(words)
+    return words
 
 
 def _lookup_rows(index: dict[str, int], vocab: Sequence[str]) -> np.ndarray:
@@ -313,9 +311,11 @@ def _fill(vectors: np.ndarray, rows: np.ndarray, seed: int) -> np.ndarray:
 
 
 def _coverage(found: np.ndarray, token_counts: Sequence[int] | None) -> Coverage:
+    """Coverage of the training words: with ``token_counts``, words never seen in training (count 0) are left out."""
     words = found[2:]
     counts = np.ones(len(words), np.int64) if token_counts is None else np.asarray(token_counts, np.int64)[2:]
-    return Coverage(int(words.sum()), len(words), int(counts[words].sum()), int(counts.sum()))
+    seen = counts > 0
+    return Coverage(int(words[seen].sum()), int(seen.sum()), int(counts[words].sum()), int(counts.sum()))
 
 
 def _read_matrix_cache(base: Path, size: int) -> tuple[np.ndarray, np.ndarray] | None:

@@ -35,6 +35,7 @@ class Vocabulary:
         min_freq: int = 1,
         max_size: int | None = None,
         keep: Iterable[str] = (),
+        extra: Iterable[str] = (),
     ) -> Vocabulary:
         """Build from training token counts.
 
@@ -45,12 +46,19 @@ class Vocabulary:
             min_freq: drop words seen fewer times than this ...
             max_size: ... and keep at most this many words (not counting ``<pad>`` and ``<unk>``).
             keep: rare words (below ``min_freq``) to keep anyway, e.g. those that have a pretrained vector.
+            extra: words to append after the training words (in this order, skipping those already present),
+                e.g. the most frequent words of a vectors file, so words unseen in training keep their vector.
         """
         keep = set(keep)
         words = [w for w, n in counts.items() if (n >= min_freq or w in keep) and w not in (PAD, UNK)]
         words.sort(key=lambda w: (-counts[w], w))
         if max_size is not None:
             words = words[:max_size]
+        present = {PAD, UNK, *words}
+        for word in extra:
+            if word not in present:
+                present.add(word)
+                words.append(word)
         return cls([PAD, UNK, *words])
 
     def __len__(self) -> int:

@@ -50,6 +50,9 @@ class TextDataModule(L.LightningDataModule):
         max_vocab_size: ... and the vocabulary keeps at most this many words.
         vectors: pretrained word vectors: a file path or a gensim-data name (see docs/vectors.md).
         keep_words_with_vectors: keep training words below ``min_freq`` when they have a pretrained vector.
+        vectors_vocab_size: also add the first N words of the vectors file (the most frequent ones in the
+            word2vec, GloVe and fastText releases) to the vocabulary, so that words never seen in training still
+            get their pretrained vector at test and prediction time (they receive no gradient from training).
         batch_size: training batch size.
         eval_batch_size: batch size for validation/test/predict (default: 4 x batch_size).
         bucket_size: batches per length-sorted chunk when shuffling.
@@ -70,6 +73,7 @@ class TextDataModule(L.LightningDataModule):
         max_vocab_size: int | None = None,
         vectors: str | None = None,
         keep_words_with_vectors: bool = False,
+        vectors_vocab_size: int = 0,
         batch_size: int = 50,
         eval_batch_size: int | None = None,
         bucket_size: int = 100,
@@ -88,6 +92,7 @@ class TextDataModule(L.LightningDataModule):
         self.max_vocab_size = max_vocab_size
         self.vectors = vectors
         self.keep_words_with_vectors = keep_words_with_vectors
+        self.vectors_vocab_size = vectors_vocab_size
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or 4 * batch_size
         self.bucket_size = bucket_size
@@ -217,7 +222,9 @@ class TextDataModule(L.LightningDataModule):
             "tokenizer": self.tokenizer.to_dict(),
             "min_freq": self.min_freq,
             "max_vocab_size": self.max_vocab_size,
-            "keep_words_with_vectors": self.vectors if self.keep_words_with_vectors else None,
+            "keep_words_with_vectors": self.keep_words_with_vectors,
+            "vectors_vocab_size": self.vectors_vocab_size,
+            "vectors": self.vectors if self._needs_vector_words() else None,
             "val_fraction": self.val_fraction,
             "test_fraction": self.test_fraction,
             "seed": self.seed,
@@ -247,9 +254,7 @@ class TextDataModule(L.LightningDataModule):
         counts: Counter[str] = Counter()
         for tokens in tokenized["train"]["tokens"]:
             counts.update(tokens)
-        vocab = Vocabulary.build(
-            counts, min_freq=self.min_freq, max_size=self.max_vocab_size, keep=self._words_with_vectors(counts)
-        )
+        vocab = self._build_vocabulary(counts)
         label_index = {label: i for i, label in enumerate(labels)}
         directory.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=directory.parent))
@@ -283,13 +288,22 @@ class TextDataModule(L.LightningDataModule):
             directory,
         )
 
-    def _words_with_vectors(self, counts: Counter[str]) -> set[str]:
-        if not (self.keep_words_with_vectors and self.vectors):
-            return set()
-        from textclf.vectors import vectors_vocabulary
+    def _needs_vector_words(self) -> bool:
+        return self.vectors is not None and (self.keep_words_with_vectors or self.vectors_vocab_size > 0)
 
-        known = vectors_vocabulary(self.vectors, cache_dir=self.cache_dir)
-        return {w for w in counts if w in known or w.lower() in known or w.capitalize() in known}
+    def _build_vocabulary(self, counts: Counter[str]) -> Vocabulary:
+        keep: set[str] = set()
+        extra: list[str] = []
+        if self._needs_vector_words():
+            from textclf.vectors import vectors_vocabulary
+
+            words = vectors_vocabulary(self.vectors, cache_dir=self.cache_dir)  # type: ignore[arg-type]
+            if self.keep_words_with_vectors:
+                known = set(words)
+                keep = {w for w in counts if w in known or w.lower() in known or w.capitalize() in known}
+            lowercase = self.tokenizer.mode == "basic"
+            extra = [w.lower() if lowercase else w for w in words[: self.vectors_vocab_size]]
+        return Vocabulary.build(counts, min_freq=self.min_freq, max_size=self.max_vocab_size, keep=keep, extra=extra)
 
 
 def _tokenize(split: LabelledSplit, tokenizer: Tokenizer) -> Any:
