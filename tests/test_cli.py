@@ -128,3 +128,18 @@ def test_predict_errors_are_one_line(tmp_path: Path) -> None:
     result = run_textclf("predict", str(tmp_path / "missing.ckpt"), stdin="x\n")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("textclf: error: checkpoint not found")
+
+
+def test_an_explicit_run_directory_that_holds_a_run_is_refused(run_dir: Path) -> None:
+    args = fit_args(run_dir.parents[3], "--trainer.max_epochs=1")
+    logger = [
+        "--trainer.logger=lightning.pytorch.loggers.CSVLogger",
+        f"--trainer.logger.save_dir={run_dir.parents[2]}",
+        "--trainer.logger.name=custom/csv",
+        "--trainer.logger.version=0",
+    ]
+    before = (run_dir / "checkpoints" / "best.ckpt").read_bytes()
+    result = run_textclf(*args, *logger)
+    assert result.returncode == 2, result.stderr
+    assert "already holds a run" in result.stderr.strip().splitlines()[-1]
+    assert (run_dir / "checkpoints" / "best.ckpt").read_bytes() == before

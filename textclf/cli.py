@@ -42,7 +42,10 @@ class TextclfCLI(LightningCLI):
         return {name: keys for name, keys in LightningCLI.subcommands().items() if name != "predict"}
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        """Link the prepared data into the model, so each size is stated once."""
+        """Link the prepared data into the model, so each size is stated once; add ``--overwrite``."""
+        parser.add_argument(
+            "--overwrite", type=bool, default=False, help="allow a run to reuse a run directory that holds a run"
+        )
         for source, target in (
             ("vocab", "vocab"),
             ("labels", "labels"),
@@ -54,6 +57,7 @@ class TextclfCLI(LightningCLI):
     def before_instantiate_classes(self) -> None:
         """Give runs without an explicit logger a versioned CSVLogger named after the recipe."""
         config = self.config[self.subcommand] if self.subcommand else self.config
+        self.save_config_kwargs["overwrite"] = bool(config.get("overwrite"))
         if config.trainer.logger in (None, True):
             recipes = config.get("config") or []
             name = "textclf"
@@ -64,6 +68,14 @@ class TextclfCLI(LightningCLI):
                 class_path="lightning.pytorch.loggers.CSVLogger",
                 init_args=Namespace(save_dir=config.trainer.default_root_dir or "runs", name=name),
             )
+
+    def before_fit(self) -> None:
+        """Refuse to train into a run directory that already holds a run, unless ``--overwrite`` is given."""
+        run_dir = Path(self.trainer.log_dir or ".")
+        if self.save_config_kwargs.get("overwrite") or not run_dir.is_dir():
+            return
+        if (run_dir / "config.yaml").exists() or any(run_dir.glob("checkpoints/*.ckpt")):
+            raise TextclfError(f"run directory {run_dir} already holds a run; pick another version or pass --overwrite")
 
     def after_fit(self) -> None:
         """Test the best checkpoint and write ``test_metrics.json`` into the run directory."""

@@ -1,0 +1,36 @@
+"""Write one benchmark's section into docs/benchmarks.md, between markers, leaving the other sections alone."""
+
+from __future__ import annotations
+
+import platform
+import re
+import shlex
+import sys
+from pathlib import Path
+
+import torch
+
+BENCHMARKS_MD = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
+
+
+def machine() -> str:
+    """The machine, in words: CPU count and torch threads, or the GPU's name."""
+    if torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name()} (torch {torch.__version__})"
+    cpu = platform.processor() or platform.machine()
+    return f"{cpu} CPU, {torch.get_num_threads()} torch threads (torch {torch.__version__})"
+
+
+def command() -> str:
+    """The command line that ran this benchmark."""
+    return "python " + " ".join(shlex.quote(a) for a in sys.argv)
+
+
+def update_section(name: str, markdown: str) -> None:
+    """Replace (or append) the section ``name`` of docs/benchmarks.md with ``markdown``."""
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    block = f"{start}\n{markdown.strip()}\n{end}"
+    text = BENCHMARKS_MD.read_text() if BENCHMARKS_MD.exists() else "# Benchmarks\n"
+    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
+    text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
+    BENCHMARKS_MD.write_text(text)
