@@ -9,7 +9,7 @@ import pytest
 import torch
 from factories import write_csv, write_vectors
 
-from textclf import FileDataModule, RNNEncoder, TextClassifier, TextclfError, Tokenizer, WordEmbedding
+from textclf import FileDataModule, RNNEncoder, TextClassifier, TextclfError, Tokenizer, Vocabulary, WordEmbedding
 from textclf.embedding import EmbeddingMode
 
 VOCAB = ["<pad>", "<unk>", "good", "bad", "film"]
@@ -153,3 +153,19 @@ def test_static_mode_without_vectors_is_refused_at_fit(tmp_path: Path) -> None:
     trainer = L.Trainer(max_epochs=1, logger=False, enable_progress_bar=False, enable_checkpointing=False)
     with pytest.raises(TextclfError, match="needs pretrained vectors"):
         trainer.fit(model, data)
+
+
+def test_words_added_from_vectors_keep_their_vectors_and_stay_out_of_the_optimizer() -> None:
+    vocab = Vocabulary(["<pad>", "<unk>", "good", "bad", "zebra", "quokka"], trained_size=4)
+    pretrained = torch.randn(6, 4)
+    model = TextClassifier(RNNEncoder(hidden_size=3), vocab=vocab, labels=["a", "b"], pretrained_embeddings=pretrained)
+    trainable = sum(p.numel() for p in model.embedding.parameters() if p.requires_grad)
+    assert trainable == 4 * 4
+    out = model.embedding(torch.tensor([[2, 5, 0, 4]]))
+    assert torch.allclose(out[0, 0], pretrained[2]) and torch.allclose(out[0, 1], pretrained[5])
+    assert torch.allclose(out[0, 3], pretrained[4]) and torch.all(out[0, 2] == 0)
+    assert model.textclf_config()["vocab_trained_size"] == 4
+    rebuilt = TextClassifier.from_config(model.textclf_config())
+    rebuilt.load_state_dict(model.state_dict())
+    assert rebuilt.vocab == vocab
+    assert torch.allclose(rebuilt.embedding(torch.tensor([[5, 2]])), model.embedding(torch.tensor([[5, 2]])))

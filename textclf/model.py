@@ -85,7 +85,11 @@ class TextClassifier(L.LightningModule):
         self.embedding_mode: EmbeddingMode = embedding_mode
         self.has_pretrained = pretrained_embeddings is not None
         self.embedding = WordEmbedding(
-            len(self.vocab), self.embedding_dim, mode=embedding_mode, pretrained=pretrained_embeddings
+            len(self.vocab),
+            self.embedding_dim,
+            mode=embedding_mode,
+            pretrained=pretrained_embeddings,
+            trained_rows=self.vocab.trained_size,
         )
         encoder.build(self.embedding.output_size)
         self.encoder = encoder
@@ -198,6 +202,7 @@ class TextClassifier(L.LightningModule):
         return {
             "format_version": FORMAT_VERSION,
             "vocab": self.vocab.tokens,
+            "vocab_trained_size": self.vocab.trained_size,
             "labels": self.labels,
             "tokenizer": self.tokenizer.to_dict(),
             "encoder": {
@@ -226,7 +231,7 @@ class TextClassifier(L.LightningModule):
             )
         model = cls(
             _encoder_from_config(config["encoder"]),
-            vocab=config["vocab"],
+            vocab=Vocabulary(config["vocab"], config["vocab_trained_size"]),
             labels=config["labels"],
             tokenizer=Tokenizer.from_dict(config["tokenizer"]),
             **config["model"],

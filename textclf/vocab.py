@@ -14,12 +14,18 @@ class Vocabulary:
 
     Args:
         tokens: every token in index order, starting with ``<pad>`` and ``<unk>``.
+        trained_size: the first ``trained_size`` tokens (the specials and the training words) are the ones
+            training can update; tokens after them were added from a vectors file and keep their pretrained
+            vectors. Default: all tokens.
     """
 
     pad_index = 0
     unk_index = 1
 
-    def __init__(self, tokens: Sequence[str]) -> None:
+    def __init__(self, tokens: Sequence[str], trained_size: int | None = None) -> None:
+        self.trained_size = len(tokens) if trained_size is None else trained_size
+        if not 2 <= self.trained_size <= len(tokens):
+            raise ValueError(f"trained_size {trained_size} is outside [2, {len(tokens)}]")
         if list(tokens[:2]) != [PAD, UNK]:
             raise ValueError(f"a vocabulary starts with {PAD!r} and {UNK!r}, got {list(tokens[:2])}")
         self.tokens: list[str] = list(tokens)
@@ -54,21 +60,22 @@ class Vocabulary:
         words.sort(key=lambda w: (-counts[w], w))
         if max_size is not None:
             words = words[:max_size]
+        trained_size = len(words) + 2
         present = {PAD, UNK, *words}
         for word in extra:
             if word not in present:
                 present.add(word)
                 words.append(word)
-        return cls([PAD, UNK, *words])
+        return cls([PAD, UNK, *words], trained_size)
 
     def __len__(self) -> int:
         return len(self.tokens)
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Vocabulary) and self.tokens == other.tokens
+        return isinstance(other, Vocabulary) and (self.tokens, self.trained_size) == (other.tokens, other.trained_size)
 
     def __hash__(self) -> int:
-        return hash(tuple(self.tokens))
+        return hash((tuple(self.tokens), self.trained_size))
 
     def encode(self, tokens: Iterable[str]) -> list[int]:
         """Indices of ``tokens``; unknown ones map to ``<unk>``. An empty text becomes ``[<unk>]`` (length >= 1)."""

@@ -25,7 +25,7 @@ from textclf.vocab import Vocabulary
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 SPLITS = ("train", "val", "test")
 
 
@@ -124,7 +124,8 @@ class TextDataModule(L.LightningDataModule):
     @property
     def vocab(self) -> Vocabulary:
         """The training vocabulary."""
-        return Vocabulary(self.prepare()["vocab"])
+        meta = self.prepare()
+        return Vocabulary(meta["vocab"], meta["trained_size"])
 
     @property
     def labels(self) -> list[str]:
@@ -266,6 +267,7 @@ class TextDataModule(L.LightningDataModule):
             meta = {
                 "settings": self._settings(),
                 "vocab": vocab.tokens,
+                "trained_size": vocab.trained_size,
                 "token_counts": [counts.get(token, 0) for token in vocab.tokens],
                 "labels": labels,
                 "label_counts": np.bincount(label_ids, minlength=len(labels)).tolist(),
