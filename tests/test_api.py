@@ -1,0 +1,45 @@
+"""The Python API as the README shows it: train in a few lines, predict in two."""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+
+import lightning as L
+import torch
+from factories import write_csv, write_vectors
+
+import textclf
+from textclf import FileDataModule, RNNEncoder, TextClassifier
+
+
+def test_public_names_are_exported() -> None:
+    for name in textclf.__all__:
+        assert hasattr(textclf, name), name
+
+
+def test_readme_flow_trains_saves_and_predicts(tmp_path: Path) -> None:
+    data = FileDataModule(
+        str(write_csv(tmp_path / "train.csv", rows=80)),
+        test=str(write_csv(tmp_path / "test.csv", rows=20, seed=1)),
+        vectors=str(write_vectors(tmp_path / "vectors.txt")),
+        batch_size=8,
+        cache_dir=str(tmp_path / "cache"),
+    )
+    model = TextClassifier.for_data(
+        data,
+        RNNEncoder(cell="lstm", hidden_size=16, pooling="max"),
+        optimizer=partial(torch.optim.Adam, lr=0.02),
+        lr_scheduler=partial(torch.optim.lr_scheduler.ReduceLROnPlateau, patience=1),
+    )
+    trainer = L.Trainer(
+        max_epochs=6, gradient_clip_val=5.0, default_root_dir=tmp_path, enable_progress_bar=False, logger=False
+    )
+    trainer.fit(model, data)
+    assert trainer.checkpoint_callback is not None
+    results = trainer.test(model, data, ckpt_path="best", verbose=False)
+    assert set(results[0]) == {"test/loss", "test/acc", "test/f1_macro"}
+    assert results[0]["test/acc"] >= 0.8  # the cue words make this corpus easy to learn
+
+    loaded = TextClassifier.load_from_checkpoint(trainer.checkpoint_callback.best_model_path)
+    assert loaded.predict(["a great and lovely film", "an awful and boring plot"]) == ["pos", "neg"]
