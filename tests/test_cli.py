@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from factories import write_csv, write_vectors
 
-from textclf.cli import main
+from textclf.cli import TextclfCLI, main
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 
@@ -143,3 +143,11 @@ def test_an_explicit_run_directory_that_holds_a_run_is_refused(run_dir: Path) ->
     assert result.returncode == 2, result.stderr
     assert "already holds a run" in result.stderr.strip().splitlines()[-1]
     assert (run_dir / "checkpoints" / "best.ckpt").read_bytes() == before
+
+
+def test_test_subcommand_evaluates_a_saved_checkpoint(run_dir: Path) -> None:
+    root = run_dir.parents[3]
+    args = fit_args(root, f"--ckpt_path={run_dir / 'checkpoints' / 'best.ckpt'}", "--trainer.logger=false")
+    cli = TextclfCLI(args=["test", *args[1:]])
+    expected = json.loads((run_dir / "test_metrics.json").read_text())
+    assert float(cli.trainer.callback_metrics["test/acc"]) == pytest.approx(expected["test/acc"], abs=1e-6)

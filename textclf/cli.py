@@ -32,6 +32,10 @@ class TextclfCLI(LightningCLI):
             TextDataModule,
             subclass_mode_data=True,
             auto_configure_optimizers=False,
+            parser_kwargs={
+                "description": "Train, validate and test text classifiers from recipes. To classify texts with a "
+                "trained checkpoint: textclf predict CHECKPOINT [INPUT ...] (textclf predict --help)."
+            },
             args=args,
             **kwargs,
         )
