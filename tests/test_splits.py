@@ -4,7 +4,14 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from textclf.data.splits import LabelledSplit, carve_missing_splits, clean_split, label_order, stratified_holdout
+from textclf.data.splits import (
+    LabelledSplit,
+    carve_missing_splits,
+    clean_split,
+    label_order,
+    stratified_folds,
+    stratified_holdout,
+)
 from textclf.errors import TextclfError
 
 
@@ -175,3 +182,28 @@ def test_a_corpus_too_small_to_hold_out_from_is_a_user_error():
     train = _split(["pos", "pos", "neg"])  # test takes one "pos"; then no class has two examples left
     with pytest.raises(TextclfError, match=r"too few examples per class to hold out a val split"):
         carve_missing_splits({"train": train}, 0.1, 0.1, seed=0)
+
+
+def test_stratified_folds_partition_and_balance():
+    labels = ["a"] * 30 + ["b"] * 20
+    folds = stratified_folds(labels, 10, seed=0)
+    assert sorted(np.concatenate(folds).tolist()) == list(range(50))
+    assert all(len(f) == 5 for f in folds)
+    assert all(sum(labels[i] == "a" for i in f) == 3 for f in folds)
+    assert [f.tolist() for f in folds] == [f.tolist() for f in stratified_folds(labels, 10, seed=0)]
+
+
+def test_fold_becomes_the_test_split():
+    train = _split(LABELS)
+    splits = carve_missing_splits({"train": train}, 0.1, 0.1, seed=0, fold=3, num_folds=10)
+    folds = stratified_folds(train.labels, 10, seed=1)
+    assert sorted(_texts_of(splits["test"])) == sorted(train.texts[i] for i in folds[3])
+    assert len(splits["test"].texts) + len(splits["val"].texts) + len(splits["train"].texts) == 100
+    with pytest.raises(TextclfError, match="fold must be in"):
+        carve_missing_splits({"train": train}, 0.1, 0.1, seed=0, fold=10, num_folds=10)
+
+
+def test_meta_follows_its_examples():
+    split = LabelledSplit(["a", " ", "c"], ["x", "y", "x"], "d.txt", meta={"conversation": ["c1", "c1", "c2"]})
+    cleaned = clean_split(split)
+    assert cleaned.meta == {"conversation": ["c1", "c2"]}

@@ -58,6 +58,9 @@ class TextDataModule(L.LightningDataModule):
         bucket_size: batches per length-sorted chunk when shuffling.
         val_fraction: fraction of train held out (stratified) when the corpus has no validation split.
         test_fraction: fraction of train held out (stratified) when the corpus has no test split.
+        fold: for corpora without a test split: use this fold (0-based) of a seeded stratified ``num_folds``-fold
+            partition as the test split instead of a ``test_fraction`` hold-out (cross-validation).
+        num_folds: number of folds for ``fold``.
         num_workers: DataLoader worker processes.
         cache_dir: where prepared data and vector matrices are cached (default ``$TEXTCLF_CACHE`` or
             ``~/.cache/textclf``).
@@ -79,6 +82,8 @@ class TextDataModule(L.LightningDataModule):
         bucket_size: int = 100,
         val_fraction: float = 0.1,
         test_fraction: float = 0.1,
+        fold: int | None = None,
+        num_folds: int = 10,
         num_workers: int = 0,
         cache_dir: str | None = None,
         seed: int = 42,
@@ -98,6 +103,8 @@ class TextDataModule(L.LightningDataModule):
         self.bucket_size = bucket_size
         self.val_fraction = val_fraction
         self.test_fraction = test_fraction
+        self.fold = fold
+        self.num_folds = num_folds
         self.num_workers = num_workers
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
         self.seed = seed
@@ -168,6 +175,15 @@ class TextDataModule(L.LightningDataModule):
             self._datasets[name] = TokenIdsDataset(ids, offsets, labels)
         return self._datasets[name]
 
+    def split_meta(self, name: str) -> dict[str, list[Any]]:
+        """Per-example columns kept beside the ids, aligned with :meth:`split` (empty when the corpus has none).
+
+        Dialog corpora keep each utterance's conversation and position here.
+        """
+        path = self._cache_path() / f"{name}.meta.json"
+        self.prepare()
+        return json.loads(path.read_text()) if path.exists() else {}
+
     # ---- Lightning hooks ---------------------------------------------------------------------------------
 
     def prepare_data(self) -> None:
@@ -228,6 +244,7 @@ class TextDataModule(L.LightningDataModule):
             "vectors": self.vectors if self._needs_vector_words() else None,
             "val_fraction": self.val_fraction,
             "test_fraction": self.test_fraction,
+            "fold": None if self.fold is None else [self.fold, self.num_folds],
             "seed": self.seed,
         }
 
@@ -249,7 +266,9 @@ class TextDataModule(L.LightningDataModule):
 
     def _build_cache(self, directory: Path) -> None:
         splits = {name: clean_split(split) for name, split in self.read_splits().items()}
-        splits = carve_missing_splits(splits, self.val_fraction, self.test_fraction, self.seed)
+        splits = carve_missing_splits(
+            splits, self.val_fraction, self.test_fraction, self.seed, self.fold, self.num_folds
+        )
         labels = label_order(splits, self.fixed_labels())
         tokenized = {name: _tokenize(split, self.tokenizer) for name, split in splits.items()}
         counts: Counter[str] = Counter()
@@ -263,6 +282,8 @@ class TextDataModule(L.LightningDataModule):
             sizes = {}
             for name, dataset in tokenized.items():
                 sizes[name] = _save_split(staging, name, dataset, vocab, label_index)
+                if splits[name].meta:
+                    (staging / f"{name}.meta.json").write_text(json.dumps(splits[name].meta))
             label_ids = [label_index[label] for label in splits["train"].labels]
             meta = {
                 "settings": self._settings(),

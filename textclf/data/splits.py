@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -20,6 +21,7 @@ class LabelledSplit:
     labels: list[str]
     source: str
     rows: list[int] | None = None  # 1-based row of each example in its source; None: its position
+    meta: dict[str, list[Any]] = field(default_factory=dict)  # per-example columns kept beside the ids
 
     def row(self, i: int) -> int:
         """The row of example ``i`` in the source, for messages (stable across dropped rows)."""
@@ -28,11 +30,15 @@ class LabelledSplit:
     def __post_init__(self) -> None:
         if len(self.texts) != len(self.labels):
             raise ValueError(f"{self.source}: {len(self.texts)} texts but {len(self.labels)} labels")
+        for name, values in self.meta.items():
+            if len(values) != len(self.texts):
+                raise ValueError(f"{self.source}: {len(self.texts)} texts but {len(values)} values of {name!r}")
 
     def subset(self, index: np.ndarray, source: str) -> LabelledSplit:
         """The examples at ``index``."""
         texts, labels = [self.texts[i] for i in index], [self.labels[i] for i in index]
-        return LabelledSplit(texts, labels, source, [self.row(i) for i in index])
+        meta = {name: [values[i] for i in index] for name, values in self.meta.items()}
+        return LabelledSplit(texts, labels, source, [self.row(i) for i in index], meta)
 
 
 def clean_split(split: LabelledSplit) -> LabelledSplit:
@@ -103,16 +109,46 @@ def stratified_holdout(labels: list[str], fraction: float, seed: int) -> tuple[n
     return kept, held_out
 
 
+def stratified_folds(labels: list[str], num_folds: int, seed: int) -> list[np.ndarray]:
+    """Seeded stratified k-fold partition of ``range(len(labels))``: every class is dealt round-robin over folds."""
+    if num_folds < 2:
+        raise TextclfError(f"num_folds must be at least 2, got {num_folds}")
+    rng = np.random.default_rng(seed)
+    values = np.asarray(labels, dtype=object)
+    assignment = np.empty(len(labels), dtype=np.int64)
+    start = 0
+    for label in sorted(set(labels)):
+        members = rng.permutation(np.flatnonzero(values == label))
+        assignment[members] = (start + np.arange(len(members))) % num_folds
+        start += len(members)  # continue the deal so small classes do not all land in fold 0
+    return [np.flatnonzero(assignment == k) for k in range(num_folds)]
+
+
 def carve_missing_splits(
-    splits: dict[str, LabelledSplit], val_fraction: float, test_fraction: float, seed: int
+    splits: dict[str, LabelledSplit],
+    val_fraction: float,
+    test_fraction: float,
+    seed: int,
+    fold: int | None = None,
+    num_folds: int = 10,
 ) -> dict[str, LabelledSplit]:
     """Hold out ``test`` and then ``val`` from train (stratified, seeded) when the corpus does not have them.
 
-    Both fractions are of the original training split: 0.1 and 0.1 leave 80% for training.
+    Both fractions are of the original training split: 0.1 and 0.1 leave 80% for training. With ``fold``
+    (0-based), the test split is that fold of a seeded stratified ``num_folds``-fold partition instead, for
+    cross-validation on corpora without a test set (MR, Subj, CR, MPQA: 10 folds in the literature).
     """
     splits = dict(splits)
     train = splits["train"]
     original = len(train.labels)
+    if fold is not None and "test" not in splits:
+        if not 0 <= fold < num_folds:
+            raise TextclfError(f"fold must be in [0, {num_folds - 1}], got {fold}")
+        held = stratified_folds(train.labels, num_folds, seed + 1)[fold]
+        kept = np.setdiff1d(np.arange(original), held)
+        splits["test"] = train.subset(held, f"{train.source} (fold {fold} of {num_folds})")
+        train = train.subset(kept, train.source)
+        log.info("test split: fold %d of %d (%d examples, seed %d)", fold, num_folds, len(held), seed + 1)
     for name, share, offset in (("test", test_fraction, 1), ("val", val_fraction, 2)):
         if name in splits:
             continue
