@@ -29,6 +29,14 @@ CACHE_VERSION = 2
 SPLITS = ("train", "val", "test")
 
 
+def path_fingerprint(path: Path) -> list[Any]:
+    """Identity of a file or folder for cache keys: resolved path, file count, total size, newest mtime."""
+    members = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    stats = [member.stat() for member in members]
+    newest = max((st.st_mtime_ns for st in stats), default=0)
+    return [str(path.resolve()), len(stats), sum(st.st_size for st in stats), newest]
+
+
 def default_cache_dir() -> Path:
     """``$TEXTCLF_CACHE``, else ``~/.cache/textclf``."""
     return Path(os.environ.get("TEXTCLF_CACHE") or Path.home() / ".cache" / "textclf")

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from textclf.data.base import TextDataModule
+from textclf.data.base import TextDataModule, path_fingerprint
 from textclf.data.readers import (
     DEFAULT_LINE_PATTERN,
     FileFormat,
@@ -99,13 +99,7 @@ class FileDataModule(TextDataModule):
 
     def fingerprint(self) -> dict[str, Any]:
         """Paths, sizes and modification times of the files, and the reader options."""
-        files = {}
-        for name, path in self.paths.items():
-            resolved = self.resolve(path)
-            members = sorted(resolved.rglob("*")) if resolved.is_dir() else [resolved]
-            stats = [member.stat() for member in members]
-            size, mtime = sum(s.st_size for s in stats), max((s.st_mtime_ns for s in stats), default=0)
-            files[name] = [str(resolved.resolve()), len(members), size, mtime]
+        files = {name: path_fingerprint(self.resolve(path)) for name, path in self.paths.items()}
         options = [self.format, self.text_column, self.label_column, self.line_pattern, self.encoding]
         return {"files": files, "options": options}
 
