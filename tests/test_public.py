@@ -7,23 +7,12 @@ from pathlib import Path
 
 import datasets
 import pytest
+from fixtures_sentences import write_trec
 
 from textclf import TextclfError
 from textclf.data.corpora import TREC
 
 REAL_TREC = Path(os.environ.get("TEXTCLF_DATA", "/nonexistent")) / "trec"
-
-
-def write_trec_files(directory: Path) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    rows = [
-        f"{c}:{f} question number {i} about caf\xe9 ?"
-        for i, (c, f) in enumerate([("HUM", "ind"), ("LOC", "city")] * 10)
-    ]
-    rows += ["NUM:date When ?", "DESC:def What ?", "ENTY:animal Which ?", "ABBR:exp What does it stand for ?"] * 3
-    (directory / "TREC.train").write_bytes("\n".join(rows).encode("latin-1"))
-    (directory / "TREC.test").write_bytes(b"HUM:ind Who wrote it ?\nLOC:city Where is it ?\n")
-    return directory
 
 
 def write_hub_repo(directory: Path, label_column: str = "coarse_label", class_label: bool = True) -> Path:
@@ -40,10 +29,10 @@ def write_hub_repo(directory: Path, label_column: str = "coarse_label", class_la
 
 
 def test_files_source_reads_the_original_files(tmp_path: Path) -> None:
-    corpus = TREC(data_dir=str(write_trec_files(tmp_path / "trec")), cache_dir=str(tmp_path / "cache"))
+    corpus = TREC(data_dir=str(write_trec(tmp_path / "trec")), cache_dir=str(tmp_path / "cache"))
     assert corpus.resolved_source() == "files"
     assert corpus.labels == ["ABBR", "ENTY", "DESC", "HUM", "LOC", "NUM"]
-    assert sum(corpus.prepare()["sizes"].values()) == 32 + 2
+    assert sum(corpus.prepare()["sizes"].values()) == 24 + 2
     fine = TREC(fine=True, data_dir=str(tmp_path / "trec"), cache_dir=str(tmp_path / "cache"))
     assert len(fine.labels) == 50 and "LOC:city" in fine.labels
 

@@ -4,45 +4,70 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
+import fixtures_sentences
 import pytest
 import yaml
 from factories import write_csv, write_vectors
 
-from textclf import RNNEncoder, TextClassifier
+import textclf
+from textclf import FileDataModule, PublicCorpus, RNNEncoder, TextClassifier
 from textclf.cli import TextclfCLI
 
 RECIPES_DIR = Path(__file__).resolve().parents[1] / "recipes"
 RECIPES = sorted(p for p in RECIPES_DIR.glob("*/*.yaml") if p.parent.name != "_base" and p.name != "data.yaml")
-REAL_DATA = os.environ.get("TEXTCLF_DATA")
+WRITERS = {**fixtures_sentences.WRITERS}
 
 
-def test_recipes_exist() -> None:
-    names = {f"{p.parent.name}/{p.stem}" for p in RECIPES}
-    assert {"trec/bilstm_max", "trec/gru_last", "sst2/bilstm_max", "sst2/gru_last", "custom/csv"} <= names
+def recipe_id(path: Path) -> str:
+    return f"{path.parent.name}/{path.stem}"
+
+
+def section(recipe: Path, key: str) -> dict[str, Any]:
+    """A recipe's section, following a relative file reference (``data: data.yaml``)."""
+    value = yaml.safe_load(recipe.read_text())[key]
+    return yaml.safe_load((recipe.parent / value).read_text()) if isinstance(value, str) else value
+
+
+def data_class(recipe: Path) -> type:
+    return getattr(textclf, section(recipe, "data")["class_path"].rpartition(".")[2])
 
 
 def instantiate(recipe: Path, *overrides: str) -> TextclfCLI:
     return TextclfCLI(args=["-c", str(recipe), "--trainer.logger=false", *overrides], run=False)
 
 
-@pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: f"{p.parent.name}/{p.stem}")
-def test_recipe_instantiates_on_a_tiny_corpus(recipe: Path, tmp_path: Path) -> None:
-    cli = instantiate(
-        recipe,
-        f"--data.init_args.train={write_csv(tmp_path / 'train.csv')}",
-        "--data.init_args.val=null",
-        "--data.init_args.test=null",
-        "--data.init_args.format=csv",
+def tiny_corpus(recipe: Path, tmp_path: Path) -> list[str]:
+    """Overrides that point the recipe's data module at a tiny corpus in the same format."""
+    common = [
         f"--data.init_args.vectors={write_vectors(tmp_path / 'v.txt')}",
+        "--data.init_args.vectors_vocab_size=3",
         f"--data.init_args.cache_dir={tmp_path / 'cache'}",
-    )
+    ]
+    cls = data_class(recipe)
+    if cls is FileDataModule:
+        train = write_csv(tmp_path / "train.csv")
+        return [f"--data.init_args.train={train}", "--data.init_args.val=null", "--data.init_args.test=null",
+                "--data.init_args.format=csv", *common]  # fmt: skip
+    directory = WRITERS[cls.__name__](tmp_path / "corpus")
+    return [f"--data.init_args.data_dir={directory}", "--data.init_args.source=files", *common]
+
+
+def test_recipes_exist_for_every_corpus_with_a_fixture() -> None:
+    names = {recipe_id(p) for p in RECIPES}
+    assert {"trec/bilstm_max", "trec/gru_last", "sst2/bilstm_max", "sst2/gru_last", "custom/csv"} <= names
+    covered = {data_class(p).__name__ for p in RECIPES}
+    assert set(WRITERS) <= covered
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=recipe_id)
+def test_recipe_instantiates_on_a_tiny_corpus(recipe: Path, tmp_path: Path) -> None:
+    cli = instantiate(recipe, *tiny_corpus(recipe, tmp_path))
     model = cli.model
     assert isinstance(model, TextClassifier) and isinstance(model.encoder, RNNEncoder)
-    assert model.labels == ["neg", "pos"] and model.embedding_dim == 8
-    model_file = yaml.safe_load(recipe.read_text())["model"]
-    stated = yaml.safe_load((recipe.parent / model_file).read_text()) if isinstance(model_file, str) else model_file
-    encoder_args = stated["encoder"]["init_args"]
+    assert model.labels == cli.datamodule.labels and model.embedding_dim == 8
+    encoder_args = section(recipe, "model")["encoder"]["init_args"]
     config = model.encoder.config()
     assert {k: config[k] for k in encoder_args} == encoder_args
     assert cli.trainer.gradient_clip_val == 5.0
@@ -50,17 +75,15 @@ def test_recipe_instantiates_on_a_tiny_corpus(recipe: Path, tmp_path: Path) -> N
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "recipe",
-    [p for p in RECIPES if p.parent.name != "custom"],
-    ids=lambda p: f"{p.parent.name}/{p.stem}",
-)
-def test_recipe_reads_its_real_corpus(recipe: Path, tmp_path: Path) -> None:
-    if not (REAL_DATA and os.environ.get("TEXTCLF_VECTORS")):
+@pytest.mark.parametrize("recipe", [p for p in RECIPES if p.parent.name != "custom"], ids=recipe_id)
+def test_recipe_reads_its_real_corpus(recipe: Path) -> None:
+    if not (os.environ.get("TEXTCLF_DATA") and os.environ.get("TEXTCLF_VECTORS")):
         pytest.skip("set TEXTCLF_DATA and TEXTCLF_VECTORS to the real corpora and vectors (e.g. ../shared)")
+    cls = data_class(recipe)
+    if issubclass(cls, PublicCorpus):
+        probe = cls(**section(recipe, "data").get("init_args", {}))
+        if probe.missing_files():
+            pytest.skip(f"{cls.__name__}: the original files are not under TEXTCLF_DATA ({probe.missing_files()})")
     cli = instantiate(recipe)
-    data = cli.datamodule
-    sizes = data.prepare()["sizes"]
-    expected = {"trec": 5452 + 500, "sst2": 6920 + 872 + 1821}[recipe.parent.name]
-    assert sum(sizes.values()) == expected
-    assert cli.model.embedding.tuned.weight.shape == (len(data.vocab), 50)
+    assert sum(cli.datamodule.prepare()["sizes"].values()) > 0
+    assert cli.model.embedding_dim == 50

@@ -3,7 +3,9 @@
 The names in ``__all__`` are the public API; they also work as short ``class_path`` values in recipes.
 """
 
-from textclf.data import FileDataModule, TextDataModule
+from textclf.data import FileDataModule, TextDataModule, corpora
+from textclf.data.corpora import *  # noqa: F403
+from textclf.data.public import PublicCorpus
 from textclf.embedding import WordEmbedding
 from textclf.encoders import BagOfEmbeddingsEncoder, Encoder, RNNEncoder
 from textclf.errors import TextclfError
@@ -17,6 +19,7 @@ __all__ = [
     "BagOfEmbeddingsEncoder",
     "Encoder",
     "FileDataModule",
+    "PublicCorpus",
     "RNNEncoder",
     "TextClassifier",
     "TextDataModule",
@@ -25,4 +28,5 @@ __all__ = [
     "Vocabulary",
     "WordEmbedding",
     "__version__",
+    *corpora.__all__,
 ]

@@ -9,6 +9,8 @@ from textclf.data.public import PublicCorpus
 from textclf.data.readers import read_lines
 from textclf.data.splits import LabelledSplit
 
+__all__ = ["TREC"]
+
 TREC_COARSE = ("ABBR", "ENTY", "DESC", "HUM", "LOC", "NUM")
 
 
