@@ -6,6 +6,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+import fixtures_dialog
+import fixtures_documents
 import fixtures_sentences
 import pytest
 import yaml
@@ -17,7 +19,7 @@ from textclf.cli import TextclfCLI
 
 RECIPES_DIR = Path(__file__).resolve().parents[1] / "recipes"
 RECIPES = sorted(p for p in RECIPES_DIR.glob("*/*.yaml") if p.parent.name != "_base" and p.name != "data.yaml")
-WRITERS = {**fixtures_sentences.WRITERS}
+WRITERS = {**fixtures_sentences.WRITERS, **fixtures_dialog.WRITERS, **fixtures_documents.WRITERS}
 
 
 def recipe_id(path: Path) -> str:
