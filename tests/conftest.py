@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import socket
 import tempfile
 from pathlib import Path
 
@@ -29,3 +30,17 @@ def real_data() -> Path:
     if not (path / "trec").is_dir():
         pytest.skip(f"TEXTCLF_DATA={root} does not hold the real corpora (no trec/ folder)")
     return path
+
+
+@pytest.fixture(scope="session")
+def hub_online() -> None:
+    """Skip a ``network`` test when the Hugging Face Hub cannot be reached from here (checked in milliseconds)."""
+    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", ""):
+        pytest.skip("HF_HUB_OFFLINE is set")
+    if any(os.environ.get(name) for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return  # through a proxy: let the test try
+    host = os.environ.get("HF_ENDPOINT", "https://huggingface.co").split("://")[-1].split("/")[0]
+    try:
+        socket.create_connection((host, 443), timeout=5).close()
+    except OSError as e:
+        pytest.skip(f"the Hugging Face Hub ({host}) is unreachable: {e}")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import re
-import socket
 import tarfile
 from pathlib import Path
 
@@ -332,14 +331,6 @@ def test_original_files_have_the_published_sizes(cls: type, real_data: Path) -> 
         pytest.skip(f"{cls.__name__}: no {', '.join(cls.files)} under {real_data / cls.folder}")
     splits = corpus.read_splits()
     assert (len(splits["train"].texts), len(splits["test"].texts)) == SIZES[cls]
-
-
-@pytest.fixture(scope="module")
-def hub_online() -> None:
-    try:
-        socket.create_connection(("huggingface.co", 443), timeout=5).close()
-    except OSError as e:
-        pytest.skip(f"the Hugging Face Hub is unreachable ({e})")
 
 
 @pytest.mark.network

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-import os
-import socket
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -259,26 +256,9 @@ HUB = [
 ]
 
 
-@functools.cache
-def hub_unreachable() -> str | None:
-    """Why the Hub cannot be reached from here (checked once, in milliseconds), or None."""
-    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", ""):
-        return "HF_HUB_OFFLINE is set"
-    if any(os.environ.get(name) for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
-        return None  # through a proxy: let the test try
-    host = os.environ.get("HF_ENDPOINT", "https://huggingface.co").split("://")[-1].split("/")[0]
-    try:
-        socket.create_connection((host, 443), timeout=5).close()
-    except OSError as e:
-        return f"the Hugging Face Hub ({host}) is unreachable: {e}"
-    return None
-
-
 @pytest.mark.network
 @pytest.mark.parametrize(("cls", "expected"), HUB, ids=lambda v: getattr(v, "__name__", None))
-def test_real_hub_dataset(cls, expected) -> None:
-    if reason := hub_unreachable():
-        pytest.skip(reason)
+def test_real_hub_dataset(cls, expected, hub_online) -> None:
     splits = cls(source="hub").read_splits()
     found = {name: len(split.texts) for name, split in splits.items()}
     assert found == expected if expected else 10000 < found["train"] < 11000

@@ -36,6 +36,7 @@ class PublicCorpus(TextDataModule):
     label_names: tuple[str, ...]  # per instance where an option changes the label set (TREC fine)
     hub: ClassVar[str]
     hub_config: ClassVar[str | None] = None
+    hub_data_dir: ClassVar[str | None] = None  # a folder of the repository (e.g. of a Parquet export branch)
     hub_text: ClassVar[tuple[str, ...]] = ("text",)
     hub_label: str = "label"
     hub_splits: ClassVar[dict[str, str]] = {"train": "train", "test": "test"}
@@ -97,7 +98,9 @@ class PublicCorpus(TextDataModule):
         import datasets
 
         try:
-            loaded = datasets.load_dataset(self.hub_id, self.hub_config, revision=self.hub_revision)
+            loaded = datasets.load_dataset(
+                self.hub_id, self.hub_config, data_dir=self.hub_data_dir, revision=self.hub_revision
+            )
         except Exception as e:
             raise TextclfError(
                 f"{type(self).__name__}: could not load {self.hub_id!r} from the Hugging Face Hub "

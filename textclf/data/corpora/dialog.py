@@ -117,27 +117,8 @@ class DialogCorpus(PublicCorpus):
             for ours, folder in zip(("train", "val", "test"), SPLIT_FOLDERS, strict=True)
         }
 
-    def read_hub(self) -> dict[str, LabelledSplit]:
-        """The Hub dataset; the config is a folder of the Parquet export, else a config name."""
-        import datasets
-
-        by_folder = self.hub_revision == PARQUET_EXPORT
-        try:
-            if by_folder:
-                loaded = datasets.load_dataset(self.hub_id, data_dir=self.hub_config, revision=self.hub_revision)
-            else:
-                loaded = datasets.load_dataset(self.hub_id, self.hub_config, revision=self.hub_revision)
-        except Exception as e:
-            raise TextclfError(
-                f"{type(self).__name__}: could not load {self.hub_id!r} ({self.hub_config}, revision "
-                f"{self.hub_revision}) from the Hugging Face Hub ({type(e).__name__}: "
-                f"{str(e).splitlines()[0] if str(e) else ''}); offline, give the original files "
-                f"({', '.join(f + '/' for f in self.files)}) in data_dir or $TEXTCLF_DATA/{self.folder}"
-            ) from None
-        return {ours: self._hub_split(loaded, ours, theirs) for ours, theirs in self.hub_splits.items()}
-
     def _hub_split(self, loaded: Any, ours: str, theirs: str) -> LabelledSplit:
-        where = f"{self.hub_id} [{self.hub_config}/{theirs}]"
+        where = f"{self.hub_id} [{self.hub_data_dir}/{theirs}]"
         if theirs not in loaded:
             raise TextclfError(f"{where}: no such split (splits: {', '.join(loaded)})")
         table = loaded[theirs]
@@ -193,7 +174,7 @@ class MRDA(DialogCorpus):
     """
 
     folder = "mrda"
-    hub_config = "mrda"
+    hub_data_dir = "mrda"
     label_names: tuple[str, ...] = MRDA_BASIC
     layout = "speaker|utterance|basic|general|full"
     LABEL_SETS: ClassVar[dict[str, tuple[str, ...]]] = {"basic": MRDA_BASIC, "general": MRDA_GENERAL, "full": MRDA_FULL}
@@ -213,7 +194,7 @@ class MRDA(DialogCorpus):
         """SILICONE's ``mrda``: basic labels only."""
         if self.labels_option != "basic":
             raise TextclfError(
-                f"MRDA: the Hub's {self.hub_id} ({self.hub_config}) has only the 5 basic labels; labels="
+                f"MRDA: the Hub's {self.hub_id} ({self.hub_data_dir}) has only the 5 basic labels; labels="
                 f"{self.labels_option} needs the original files (train/, val/, test/) in data_dir or "
                 f"$TEXTCLF_DATA/{self.folder}"
             )
@@ -243,7 +224,7 @@ class SwDA(DialogCorpus):
     """
 
     folder = "swda"
-    hub_config = "swda"
+    hub_data_dir = "swda"
     hub_speaker = "From_Caller"
     label_names: tuple[str, ...] = SWDA_TAGS
     hub_aliases: ClassVar[dict[str, str]] = {'fo_o_fw_by_bc_"': 'fo_o_fw_"_by_bc'}
