@@ -66,9 +66,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("recipes", nargs="+", type=Path)
     parser.add_argument("--root-dir", type=Path, default=Path("runs/accuracy"))
-    parser.add_argument("extra", nargs=argparse.REMAINDER, help="after --: more `textclf fit` arguments")
-    args = parser.parse_args()
-    extra = args.extra[1:] if args.extra[:1] == ["--"] else args.extra
+    argv = sys.argv[1:]
+    cut = argv.index("--") if "--" in argv else len(argv)
+    args, extra = parser.parse_args(argv[:cut]), argv[cut + 1 :]  # after --: more `textclf fit` arguments
     rows = previous_rows()
     for recipe in args.recipes:
         result = run_recipe(recipe, args.root_dir, extra)
