@@ -5,6 +5,11 @@ from __future__ import annotations
 import csv
 import random
 from pathlib import Path
+from typing import Any
+
+import torch
+
+from textclf import RNNEncoder
 
 POSITIVE = ["good", "great", "fine", "lovely", "superb", "wonderful"]
 NEGATIVE = ["bad", "awful", "poor", "dull", "boring", "terrible"]
@@ -37,3 +42,9 @@ def write_vectors(path: Path, dim: int = 8, seed: int = 0) -> Path:
         for word in words:
             handle.write(word + " " + " ".join(f"{rng.uniform(-1, 1):.5f}" for _ in range(dim)) + "\n")
     return path
+
+
+def seeded_rnn_encoder(input_size: int, hidden_size: int, **options: Any) -> RNNEncoder:
+    """A float64, eval-mode RNNEncoder with the weights of seed 0 (for tight comparisons)."""
+    torch.manual_seed(0)
+    return RNNEncoder(input_size, hidden_size=hidden_size, **options).double().eval()

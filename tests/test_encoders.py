@@ -4,6 +4,7 @@ import warnings
 
 import pytest
 import torch
+from factories import seeded_rnn_encoder
 
 from textclf.encoders import BagOfEmbeddingsEncoder, Encoder, RNNEncoder, reverse_within_length
 from textclf.errors import TextclfError
@@ -35,18 +36,8 @@ SHARED_IDS = [f"{c}-{'bi' if b else 'uni'}-{p}-{n}layer" for c, b, p, n in SHARE
 
 
 def make_encoder(cell, bidirectional, pooling, implementation, num_layers, dropout=0.0) -> RNNEncoder:
-    torch.manual_seed(0)
-    encoder = RNNEncoder(
-        INPUT_SIZE,
-        cell=cell,
-        hidden_size=HIDDEN,
-        num_layers=num_layers,
-        bidirectional=bidirectional,
-        dropout=dropout,
-        pooling=pooling,
-        implementation=implementation,
-    )
-    return encoder.double().eval()
+    options = {"cell": cell, "bidirectional": bidirectional, "pooling": pooling, "num_layers": num_layers}
+    return seeded_rnn_encoder(INPUT_SIZE, HIDDEN, implementation=implementation, dropout=dropout, **options)
 
 
 def make_batch(lengths, extra_padding=0, seed=1) -> tuple[torch.Tensor, torch.Tensor]:

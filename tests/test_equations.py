@@ -2,8 +2,7 @@
 
 import pytest
 import torch
-
-from textclf.encoders import RNNEncoder
+from factories import seeded_rnn_encoder
 
 INPUT_SIZE = 4
 HIDDEN = 3
@@ -91,17 +90,8 @@ IDS = [f"{c}-{'bi' if b else 'uni'}-{n}layer-{i}" for c, b, n, i in CASES]
 
 
 def make_encoder(cell, bidirectional, num_layers, implementation, pooling):
-    torch.manual_seed(0)
-    encoder = RNNEncoder(
-        INPUT_SIZE,
-        cell=cell,
-        hidden_size=HIDDEN,
-        num_layers=num_layers,
-        bidirectional=bidirectional,
-        pooling=pooling,
-        implementation=implementation,
-    )
-    return encoder.double().eval()
+    options = {"cell": cell, "bidirectional": bidirectional, "pooling": pooling, "num_layers": num_layers}
+    return seeded_rnn_encoder(INPUT_SIZE, HIDDEN, implementation=implementation, **options)
 
 
 @pytest.mark.parametrize(("cell", "bidirectional", "num_layers", "implementation"), CASES, ids=IDS)
