@@ -123,6 +123,8 @@ def read_table(
     import datasets
 
     datasets.disable_progress_bars()
+    verbosity = datasets.logging.get_verbosity()
+    datasets.logging.set_verbosity(datasets.logging.CRITICAL)  # its "Failed to read file" would precede our error
     try:
         if fmt in ("csv", "tsv"):
             enc = encoding if encoding != "auto" else detect_encoding(path.read_bytes(), path)
@@ -149,6 +151,8 @@ def read_table(
         raise
     except Exception as e:
         raise TextclfError(f"{path}: could not read as {fmt.upper()}: {_root_cause(e)}") from None
+    finally:
+        datasets.logging.set_verbosity(verbosity)
     columns = table.column_names
     if text_column not in columns:
         raise TextclfError(f"{path}: no text column {text_column!r} (columns: {', '.join(columns)}); set text_column")
