@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import csv
 import json
+import logging
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -151,3 +154,54 @@ def test_test_subcommand_evaluates_a_saved_checkpoint(run_dir: Path) -> None:
     cli = TextclfCLI(args=["test", *args[1:]])
     expected = json.loads((run_dir / "test_metrics.json").read_text())
     assert float(cli.trainer.callback_metrics["test/acc"]) == pytest.approx(expected["test/acc"], abs=1e-6)
+
+
+def test_fit_writes_the_evaluation_report(run_dir: Path) -> None:
+    report = run_dir / "report"
+    expected = json.loads((run_dir / "test_metrics.json").read_text())
+    metrics = json.loads((report / "metrics.json").read_text())
+    assert metrics["checkpoint"] == expected["checkpoint"] and metrics["n"] == 20
+    assert metrics["accuracy"] == pytest.approx(expected["test/acc"], abs=1e-6)
+    assert metrics["macro_f1"] == pytest.approx(expected["test/f1_macro"], abs=1e-6)
+    assert metrics["loss"] == pytest.approx(expected["test/loss"], abs=1e-4)
+    with (report / "per_class.csv").open() as handle:
+        assert [(row["label"], row["support"]) for row in csv.DictReader(handle)] == [("neg", "10"), ("pos", "10")]
+    matrix = (report / "confusion_matrix.csv").read_text().splitlines()
+    assert matrix[0] == "true \\ predicted,neg,pos" and len(matrix) == 3
+    assert (report / "confusion_matrix.png").stat().st_size > 0
+
+    with (run_dir.parents[3] / "test.csv").open() as handle:
+        test_rows = list(csv.DictReader(handle))
+    wrong = [json.loads(line) for line in (report / "misclassified.jsonl").read_text().splitlines()]
+    assert len(wrong) == round(20 * (1 - metrics["accuracy"]))
+    for record in wrong:
+        row = test_rows[record["index"]]
+        assert (record["text"], record["true"]) == (row["text"], row["label"]) != record["predicted"]
+        assert record["predicted"] == max(record["probs"], key=record["probs"].get)
+
+
+def test_test_subcommand_writes_its_report_where_asked(run_dir: Path, tmp_path: Path) -> None:
+    checkpoint = run_dir / "checkpoints" / "best.ckpt"
+    # --overwrite: without a logger, each test run saves its config.yaml into the same runs/ folder
+    args = fit_args(run_dir.parents[3], f"--ckpt_path={checkpoint}", "--trainer.logger=false", "--overwrite=true")[1:]
+    TextclfCLI(args=["test", *args, f"--report_dir={tmp_path / 'mine'}"])
+    metrics = json.loads((tmp_path / "mine" / "metrics.json").read_text())
+    assert metrics["checkpoint"] == str(checkpoint)
+    assert metrics["accuracy"] == json.loads((run_dir / "test_metrics.json").read_text())["test/acc"]
+
+    shutil.rmtree(run_dir / "report")  # without --report_dir: the checkpoint's run directory
+    TextclfCLI(args=["test", *args])
+    assert json.loads((run_dir / "report" / "metrics.json").read_text()) == metrics
+
+
+def test_test_without_logger_or_checkpoint_skips_the_report_with_a_note(run_dir: Path, tmp_path: Path) -> None:
+    messages: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: messages.append(record.getMessage())  # type: ignore[method-assign]
+    logging.getLogger("textclf").addHandler(handler)
+    try:
+        TextclfCLI(args=["test", *fit_args(tmp_path, "--trainer.logger=false")[1:]])
+    finally:
+        logging.getLogger("textclf").removeHandler(handler)
+    assert any(message.startswith("no evaluation report: ") for message in messages)
+    assert not list(tmp_path.rglob("metrics.json"))

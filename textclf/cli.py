@@ -22,8 +22,10 @@ class TextclfCLI(LightningCLI):
     """LightningCLI with the data module's vocabulary, labels, tokenizer and vectors linked into the model.
 
     ``fit`` also tests the best checkpoint (by the recipe's ModelCheckpoint monitor) when the data has a test
-    split, and writes ``test_metrics.json`` next to it. A run without an explicit logger gets a ``CSVLogger``
-    under ``runs/<recipe folder>/<recipe name>/version_N``, so runs never overwrite each other.
+    split, and writes ``test_metrics.json`` next to it. ``fit`` and ``test`` write the evaluation report
+    (:mod:`textclf.report`) into ``<run directory>/report/``, or into ``--report_dir``. A run without an
+    explicit logger gets a ``CSVLogger`` under ``runs/<recipe folder>/<recipe name>/version_N``, so runs never
+    overwrite each other.
     """
 
     def __init__(self, args: list[str] | None = None, **kwargs: Any) -> None:
@@ -34,7 +36,8 @@ class TextclfCLI(LightningCLI):
             auto_configure_optimizers=False,
             parser_kwargs={
                 "description": "Train, validate and test text classifiers from recipes. To classify texts with a "
-                "trained checkpoint: textclf predict CHECKPOINT [INPUT ...] (textclf predict --help)."
+                "trained checkpoint: textclf predict CHECKPOINT [INPUT ...] (textclf predict --help); to export "
+                "one for onnxruntime or TorchScript: textclf export CHECKPOINT OUTPUT_DIR (textclf export --help)."
             },
             args=args,
             **kwargs,
@@ -50,6 +53,13 @@ class TextclfCLI(LightningCLI):
         parser.add_argument(
             "--overwrite", type=bool, default=False, help="allow a run to reuse a run directory that holds a run"
         )
+        parser.add_argument(
+            "--report_dir",
+            type=str | None,
+            default=None,
+            help="folder for the evaluation report of fit/test (default: <run directory>/report; with "
+            "--trainer.logger=false, the checkpoint's run directory)",
+        )
         for source, target in (
             ("vocab", "vocab"),
             ("labels", "labels"),
@@ -57,6 +67,8 @@ class TextclfCLI(LightningCLI):
             ("embeddings", "pretrained_embeddings"),
         ):
             parser.link_arguments("data", f"model.{target}", compute_fn=_attribute(source), apply_on="instantiate")
+        # fine-tuning: the data numericalises with the vocabulary of the checkpoint the model starts from
+        parser.link_arguments("model.init_from", "data.init_args.init_vocab_from", apply_on="parse")
 
     def before_instantiate_classes(self) -> None:
         """Give runs without an explicit logger a versioned CSVLogger named after the recipe."""
@@ -95,6 +107,40 @@ class TextclfCLI(LightningCLI):
             (run_dir / "test_metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
             log.info("best checkpoint: %s", best)
             log.info("test: %s", ", ".join(f"{k}={v:.4f}" for k, v in summary.items() if k != "checkpoint"))
+        if results:
+            self._write_report(best)
+
+    def after_test(self) -> None:
+        """Write the evaluation report of the tested checkpoint."""
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        if not self.trainer.interrupted and isinstance(self.datamodule, TextDataModule):
+            self._write_report(config.get("ckpt_path"))
+
+    def _write_report(self, checkpoint: str | None) -> None:
+        """Predict the test split once more with the tested model and write the report (rank 0 only)."""
+        from textclf.report import collect_predictions, write_report
+
+        trainer, datamodule = self.trainer, self.datamodule
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        checkpoint = checkpoint if checkpoint and Path(checkpoint).is_file() else None
+        directory: Path | None = None
+        if config.get("report_dir"):
+            directory = Path(config.report_dir)
+        elif trainer.loggers:
+            directory = Path(trainer.log_dir or ".") / "report"
+        elif checkpoint:
+            parent = Path(checkpoint).resolve().parent
+            directory = (parent.parent if parent.name == "checkpoints" else parent) / "report"
+        if not trainer.is_global_zero:
+            return
+        if directory is None:
+            log.info("no evaluation report: no logger, no checkpoint and no --report_dir to say where it goes")
+            return
+        assert isinstance(datamodule, TextDataModule) and isinstance(self.model, TextClassifier)
+        y_true, y_prob = collect_predictions(self.model, datamodule.split("test"), datamodule.eval_batch_size, trainer)
+        extra = {"checkpoint": checkpoint}
+        write_report(directory, y_true, y_prob, datamodule.labels, datamodule.split_texts("test"), extra)
+        log.info("evaluation report: %s", directory)
 
 
 def _attribute(name: str) -> Any:
@@ -130,6 +176,10 @@ def main(argv: list[str] | None = None) -> None:
             from textclf.predict import predict_command
 
             predict_command(args[1:])
+        elif args and args[0] == "export":
+            from textclf.export import export_command
+
+            export_command(args[1:])
         else:
             TextclfCLI(args=argv)
     except Exception as e:

@@ -20,6 +20,7 @@ from textclf.data.batching import BucketBatchSampler, TokenIdsDataset
 from textclf.embedding import EmbeddingMode, WordEmbedding
 from textclf.encoders import Encoder
 from textclf.errors import TextclfError
+from textclf.finetune import init_from_checkpoint, read_checkpoint, read_init_checkpoint, refuse_overwriting
 from textclf.tokenize import Tokenizer
 from textclf.vocab import Vocabulary
 
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
+BODY = ("embedding.", "encoder.")  # parameter-name prefixes of the body (all but the head)
 ClassWeights = list[float] | dict[str, float] | Literal["balanced"] | None
 
 
@@ -56,11 +58,19 @@ class TextClassifier(L.LightningModule):
         optimizer: optimizer factory, e.g. ``torch.optim.Adam`` or, in YAML, a ``class_path`` with ``init_args``.
         lr_scheduler: optional learning-rate scheduler factory.
         lr_scheduler_monitor: metric a ``ReduceLROnPlateau`` scheduler watches.
+        init_from: fine-tune from this checkpoint: its word vectors are copied row by token (words it lacks keep
+            their vectors-file row or the documented init), its encoder (which must have the same class and
+            shapes; ``encoder`` may then be left out) and, when the labels are the same set, its head; other
+            labels get a new head. Pair it with the data module's ``init_vocab_from`` (see docs/finetune.md).
+        freeze_body_epochs: keep the embeddings and the encoder frozen for the first N epochs (only the head
+            trains); they stay in the optimizer and train from epoch N on.
+        body_lr_scale: learning rate of the embeddings and the encoder as a fraction of the optimizer's (the
+            head's) learning rate, through optimizer parameter groups.
     """
 
     def __init__(
         self,
-        encoder: Encoder,
+        encoder: Encoder | None = None,
         *,
         vocab: Vocabulary | Sequence[str],
         labels: Sequence[str],
@@ -74,8 +84,24 @@ class TextClassifier(L.LightningModule):
         optimizer: OptimizerCallable = torch.optim.Adam,
         lr_scheduler: LRSchedulerCallable | None = None,
         lr_scheduler_monitor: str = "val/loss",
+        init_from: str | None = None,
+        freeze_body_epochs: int = 0,
+        body_lr_scale: float = 1.0,
     ) -> None:
         super().__init__()
+        if freeze_body_epochs < 0 or body_lr_scale < 0:
+            raise TextclfError(
+                f"freeze_body_epochs ({freeze_body_epochs}) and body_lr_scale ({body_lr_scale}) must be >= 0"
+            )
+        checkpoint = read_init_checkpoint(init_from) if init_from else None
+        if encoder is None:
+            if checkpoint is None:
+                raise TextclfError("set model.encoder (or model.init_from, to take a checkpoint's encoder)")
+            settings = checkpoint["textclf"]["encoder"]  # built below for this model's embedding size
+            init_args = {k: v for k, v in settings["init_args"].items() if k != "input_size"}
+            encoder = _encoder_from_config({**settings, "init_args": init_args})
+        if checkpoint is not None and embedding_dim is None and pretrained_embeddings is None:
+            embedding_dim = int(checkpoint["textclf"]["model"]["embedding_dim"])
         self.vocab = vocab if isinstance(vocab, Vocabulary) else Vocabulary(list(vocab))
         self.labels = [str(label) for label in labels]
         self.tokenizer = tokenizer or Tokenizer()
@@ -102,10 +128,20 @@ class TextClassifier(L.LightningModule):
         self.lr_scheduler_monitor = lr_scheduler_monitor
         self.register_buffer("loss_weight", self._static_class_weights(), persistent=False)
         self.metrics = nn.ModuleDict({stage: _metrics(len(self.labels), stage) for stage in ("val", "test")})
+        self.init_from = init_from
+        self.freeze_body_epochs = freeze_body_epochs
+        self.body_lr_scale = body_lr_scale
+        self._body = {n for n, p in self.named_parameters() if p.requires_grad and n.startswith(BODY)}
+        if checkpoint is not None:
+            init_from_checkpoint(self, init_from, checkpoint)  # type: ignore[arg-type]
 
     @classmethod
-    def for_data(cls, data: TextDataModule, encoder: Encoder, **kwargs: Any) -> TextClassifier:
-        """A classifier sized for ``data``: its vocabulary, labels, tokenizer and pretrained vectors."""
+    def for_data(cls, data: TextDataModule, encoder: Encoder | None = None, **kwargs: Any) -> TextClassifier:
+        """A classifier sized for ``data``: its vocabulary, labels, tokenizer and pretrained vectors.
+
+        ``init_from`` defaults to the data module's ``init_vocab_from`` (the checkpoint it took its vocabulary from).
+        """
+        kwargs.setdefault("init_from", data.init_vocab_from)
         return cls(
             encoder,
             vocab=data.vocab,
@@ -166,9 +202,29 @@ class TextClassifier(L.LightningModule):
             self.loss_weight = (counts_t.sum() / (len(counts) * counts_t)).to(self.device)
 
     def on_fit_start(self) -> None:
-        """Refuse the pretrained-vector modes without pretrained vectors."""
+        """Refuse the pretrained-vector modes without pretrained vectors, and writing beside ``init_from``."""
         if self.embedding_mode in ("static", "multichannel") and not self.has_pretrained:
             raise TextclfError(f"embedding_mode {self.embedding_mode!r} needs pretrained vectors: set data.vectors")
+        if self.init_from:
+            refuse_overwriting(self.trainer, self.init_from)
+
+    def on_train_epoch_start(self) -> None:
+        """Freeze the embeddings and the encoder during the first ``freeze_body_epochs`` epochs."""
+        if self.freeze_body_epochs:
+            frozen = self.current_epoch < self.freeze_body_epochs
+            if frozen and self.current_epoch == 0:
+                log.info("embeddings and encoder frozen for the first %d epoch(s)", self.freeze_body_epochs)
+            self._set_body_trainable(not frozen)
+
+    def on_train_end(self) -> None:
+        """Leave the model trainable as built."""
+        if self.freeze_body_epochs:
+            self._set_body_trainable(True)
+
+    def _set_body_trainable(self, trainable: bool) -> None:
+        for name, parameter in self.named_parameters():
+            if name in self._body:
+                parameter.requires_grad_(trainable)
 
     def _static_class_weights(self) -> Tensor | None:
         weights = self.class_weights
@@ -184,8 +240,16 @@ class TextClassifier(L.LightningModule):
         return torch.tensor(weights, dtype=torch.float32)
 
     def configure_optimizers(self) -> Any:
-        """The optimizer over trainable parameters, and the scheduler if one is set."""
-        optimizer = self.optimizer_factory([p for p in self.parameters() if p.requires_grad])
+        """The optimizer over trainable parameters (body and head groups when ``body_lr_scale`` != 1), and scheduler."""
+        scheduled = self._body if self.freeze_body_epochs else set()  # frozen for a while, trained after
+        params = [(n, p) for n, p in self.named_parameters() if p.requires_grad or n in scheduled]
+        if self.body_lr_scale == 1.0:
+            optimizer = self.optimizer_factory([p for _, p in params])
+        else:  # two groups: body, head
+            optimizer = self.optimizer_factory(
+                [{"params": [p for n, p in params if n.startswith(BODY) is b]} for b in (True, False)]
+            )
+            optimizer.param_groups[0]["lr"] *= self.body_lr_scale
         if self.lr_scheduler_factory is None:
             return optimizer
         scheduler = self.lr_scheduler_factory(optimizer)
@@ -244,17 +308,7 @@ class TextClassifier(L.LightningModule):
         cls, checkpoint_path: str | Path, map_location: str | torch.device | None = "cpu", strict: bool = True
     ) -> TextClassifier:
         """Load a trained model from a checkpoint file alone (read with ``torch.load(weights_only=True)``)."""
-        path = Path(checkpoint_path)
-        if not path.is_file():
-            raise TextclfError(f"checkpoint not found: {path}")
-        try:
-            checkpoint = torch.load(path, map_location=map_location, weights_only=True)
-        except Exception as e:
-            raise TextclfError(
-                f"{path}: not a readable checkpoint ({type(e).__name__}: {str(e).splitlines()[0]})"
-            ) from None
-        if not isinstance(checkpoint, dict) or "textclf" not in checkpoint:
-            raise TextclfError(f"{path}: not a textclf checkpoint (no 'textclf' section)")
+        checkpoint = read_checkpoint(checkpoint_path, map_location)
         model = cls.from_config(checkpoint["textclf"])
         model.load_state_dict(checkpoint["state_dict"], strict=strict)
         return model.eval()

@@ -9,6 +9,7 @@ import os
 import shutil
 import tempfile
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from textclf.vocab import Vocabulary
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 2
+CACHE_VERSION = 3  # 3: the test split's texts are kept (test.texts.jsonl) for the evaluation report
 SPLITS = ("train", "val", "test")
 
 
@@ -52,7 +53,8 @@ class TextDataModule(L.LightningDataModule):
     cache (memory-mapped) and start within seconds.
 
     Args:
-        tokenizer: ``basic`` (lowercase, punctuation split), ``cased`` or ``whitespace``.
+        tokenizer: ``basic`` (lowercase, punctuation split), ``cased`` or ``whitespace``; default ``basic``, or the
+            tokenizer of ``init_vocab_from``'s checkpoint (stating another one then is an error).
         max_length: keep the first ``max_length`` tokens of every text (train, eval and predict alike).
         min_freq: training words seen fewer times map to ``<unk>`` ...
         max_vocab_size: ... and the vocabulary keeps at most this many words.
@@ -73,12 +75,15 @@ class TextDataModule(L.LightningDataModule):
         cache_dir: where prepared data and vector matrices are cached (default ``$TEXTCLF_CACHE`` or
             ``~/.cache/textclf``).
         seed: seed of the held-out splits, the shuffling and the initialisation of words without vectors.
+        init_vocab_from: a checkpoint to fine-tune from: numericalise with its vocabulary (see docs/finetune.md).
+        extend_vocab: with ``init_vocab_from``: add the training words it lacks (they take their vector from
+            ``vectors`` or the init for missing words); False keeps its vocabulary exactly.
     """
 
     def __init__(
         self,
         *,
-        tokenizer: TokenizerMode = "basic",
+        tokenizer: TokenizerMode | None = None,
         max_length: int | None = None,
         min_freq: int = 1,
         max_vocab_size: int | None = None,
@@ -95,10 +100,19 @@ class TextDataModule(L.LightningDataModule):
         num_workers: int = 0,
         cache_dir: str | None = None,
         seed: int = 42,
+        init_vocab_from: str | None = None,
+        extend_vocab: bool = True,
     ) -> None:
         super().__init__()
+        self.init_vocab_from = init_vocab_from
+        self.extend_vocab = extend_vocab
+        self._init_vocab: Vocabulary | None = None
+        if init_vocab_from is not None:
+            from textclf.finetune import checkpoint_vocabulary
+
+            self._init_vocab, tokenizer = checkpoint_vocabulary(init_vocab_from, tokenizer)
         try:
-            self.tokenizer = Tokenizer(tokenizer, max_length)
+            self.tokenizer = Tokenizer(tokenizer or "basic", max_length)
         except ValueError as e:
             raise TextclfError(str(e)) from None
         self.min_freq = min_freq
@@ -192,6 +206,15 @@ class TextDataModule(L.LightningDataModule):
         self.prepare()
         return json.loads(path.read_text()) if path.exists() else {}
 
+    def split_texts(self, name: str = "test") -> Iterator[str]:
+        """The original texts of the prepared split, in :meth:`split` order (kept for ``test`` only), streamed."""
+        path = self._cache_path() / f"{name}.texts.jsonl"
+        self.prepare()
+        if not path.exists():
+            raise TextclfError(f"the prepared data in {path.parent} keeps no texts for the {name!r} split")
+        with path.open(encoding="utf-8") as handle:
+            yield from (json.loads(line) for line in handle)
+
     # ---- Lightning hooks ---------------------------------------------------------------------------------
 
     def prepare_data(self) -> None:
@@ -239,7 +262,7 @@ class TextDataModule(L.LightningDataModule):
     # ---- preparation and cache ---------------------------------------------------------------------------
 
     def _settings(self) -> dict[str, Any]:
-        return {
+        settings = {
             "version": CACHE_VERSION,
             "class": f"{type(self).__module__}.{type(self).__qualname__}",
             "data": self.fingerprint(),
@@ -255,6 +278,10 @@ class TextDataModule(L.LightningDataModule):
             "fold": None if self.fold is None else [self.fold, self.num_folds],
             "seed": self.seed,
         }
+        if self._init_vocab is not None:  # only then, so that other caches keep their keys
+            tokens = hashlib.sha256("\n".join(self._init_vocab.tokens).encode()).hexdigest()
+            settings["init_vocab"] = [tokens, self._init_vocab.trained_size, self.extend_vocab]
+        return settings
 
     def _cache_path(self) -> Path:
         key = hashlib.sha256(json.dumps(self._settings(), sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -292,6 +319,8 @@ class TextDataModule(L.LightningDataModule):
                 sizes[name] = _save_split(staging, name, dataset, vocab, label_index)
                 if splits[name].meta:
                     (staging / f"{name}.meta.json").write_text(json.dumps(splits[name].meta))
+            with (staging / "test.texts.jsonl").open("w", encoding="utf-8") as handle:
+                handle.writelines(json.dumps(text, ensure_ascii=False) + "\n" for text in splits["test"].texts)
             label_ids = [label_index[label] for label in splits["train"].labels]
             meta = {
                 "settings": self._settings(),
@@ -334,7 +363,12 @@ class TextDataModule(L.LightningDataModule):
                 keep = {w for w in counts if w in known or w.lower() in known or w.capitalize() in known}
             lowercase = self.tokenizer.mode == "basic"
             extra = [w.lower() if lowercase else w for w in words[: self.vectors_vocab_size]]
-        return Vocabulary.build(counts, min_freq=self.min_freq, max_size=self.max_vocab_size, keep=keep, extra=extra)
+        own = Vocabulary.build(counts, min_freq=self.min_freq, max_size=self.max_vocab_size, keep=keep, extra=extra)
+        if self._init_vocab is None:
+            return own
+        from textclf.finetune import finetuning_vocabulary
+
+        return finetuning_vocabulary(self._init_vocab, own, self.extend_vocab, str(self.init_vocab_from))
 
 
 def _tokenize(split: LabelledSplit, tokenizer: Tokenizer) -> Any:
