@@ -44,3 +44,14 @@ def hub_online() -> None:
         socket.create_connection((host, 443), timeout=5).close()
     except OSError as e:
         pytest.skip(f"the Hugging Face Hub ({host}) is unreachable: {e}")
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny tensors: one intra-op thread is fastest, and avoids OpenMP stalls when the CPU is shared."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

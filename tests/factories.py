@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from textclf import RNNEncoder
+from textclf import FileDataModule, RNNEncoder
 
 POSITIVE = ["good", "great", "fine", "lovely", "superb", "wonderful"]
 NEGATIVE = ["bad", "awful", "poor", "dull", "boring", "terrible"]
@@ -48,3 +48,9 @@ def seeded_rnn_encoder(input_size: int, hidden_size: int, **options: Any) -> RNN
     """A float64, eval-mode RNNEncoder with the weights of seed 0 (for tight comparisons)."""
     torch.manual_seed(0)
     return RNNEncoder(input_size, hidden_size=hidden_size, **options).double().eval()
+
+
+def tiny_data(root: Path, rows: int = 60, **options: Any) -> FileDataModule:
+    """A FileDataModule over write_csv's corpus with write_vectors' 8-d vectors, cached under ``root``."""
+    options = {"vectors": str(write_vectors(root / "vectors.txt")), "batch_size": 8, **options}
+    return FileDataModule(str(write_csv(root / "train.csv", rows=rows)), cache_dir=str(root / "cache"), **options)

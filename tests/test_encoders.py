@@ -20,13 +20,7 @@ IMPLEMENTATIONS = ["packed", "padded"]
 LAYERS = [1, 2]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one intra-op thread is fastest, and avoids OpenMP stalls when the CPU is shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 ALL = list(itertools.product(CELLS, DIRECTIONS, POOLINGS, IMPLEMENTATIONS, LAYERS))

@@ -10,13 +10,7 @@ LENGTHS = [5, 2, 1, 4]
 TOL = {"atol": 1e-6, "rtol": 0.0}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one intra-op thread is fastest, and avoids OpenMP stalls when the CPU is shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def lstm_step(x, state, w_ih, w_hh, b_ih, b_hh):

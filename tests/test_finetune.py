@@ -11,7 +11,7 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
-from factories import write_csv, write_vectors
+from factories import tiny_data, write_csv, write_vectors
 
 from textclf import BagOfEmbeddingsEncoder, FileDataModule, RNNEncoder, TextClassifier, TextclfError, Vocabulary
 from textclf.cli import main
@@ -42,12 +42,7 @@ def trainer(root: Path, epochs: int = 1, **kwargs) -> L.Trainer:
 def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A checkpoint trained on write_csv's corpus (labels neg/pos, basic tokenizer, 8-d vectors, GRU encoder)."""
     root = tmp_path_factory.mktemp("base")
-    data = FileDataModule(
-        str(write_csv(root / "train.csv", rows=40)),
-        vectors=str(write_vectors(root / "vectors.txt")),
-        batch_size=8,
-        cache_dir=str(root / "cache"),
-    )
+    data = tiny_data(root, rows=40)
     model = TextClassifier.for_data(data, RNNEncoder(cell="gru", hidden_size=6, pooling="max"))
     fitted = trainer(root)
     fitted.fit(model, data)

@@ -7,7 +7,7 @@ import lightning as L
 import numpy as np
 import pytest
 import torch
-from factories import write_csv, write_vectors
+from factories import tiny_data, write_csv
 
 from textclf import FileDataModule, RNNEncoder, TextClassifier, TextclfError, Tokenizer, Vocabulary, WordEmbedding
 from textclf.embedding import EmbeddingMode
@@ -88,12 +88,7 @@ def test_truncation_applies_at_prediction_too() -> None:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[TextClassifier, Path, FileDataModule]:
     root = tmp_path_factory.mktemp("trained")
-    data = FileDataModule(
-        str(write_csv(root / "train.csv", rows=60)),
-        vectors=str(write_vectors(root / "vectors.txt")),
-        batch_size=8,
-        cache_dir=str(root / "cache"),
-    )
+    data = tiny_data(root, rows=60)
     model = TextClassifier.for_data(
         data,
         RNNEncoder(cell="gru", hidden_size=6, pooling="last"),
