@@ -19,14 +19,14 @@ import torch
 from torch.utils.data import DataLoader
 
 from textclf.data.batching import BucketBatchSampler, TokenIdsDataset, collate_batch
-from textclf.data.splits import LabelledSplit, carve_missing_splits, clean_split, label_order
+from textclf.data.splits import LabelledSplit, carve_missing_splits, clean_split, encode_labels, label_order
 from textclf.errors import TextclfError
 from textclf.tokenize import Tokenizer, TokenizerMode
 from textclf.vocab import Vocabulary
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 3  # 3: the test split's texts are kept (test.texts.jsonl) for the evaluation report
+CACHE_VERSION = 4  # 4: labels.npy is multi-hot (n, num_labels) for multi-label data
 SPLITS = ("train", "val", "test")
 
 
@@ -78,6 +78,8 @@ class TextDataModule(L.LightningDataModule):
         init_vocab_from: a checkpoint to fine-tune from: numericalise with its vocabulary (see docs/finetune.md).
         extend_vocab: with ``init_vocab_from``: add the training words it lacks (they take their vector from
             ``vectors`` or the init for missing words); False keeps its vocabulary exactly.
+        multi_label: every text has a set of labels (possibly empty) instead of one; batches then carry
+            multi-hot ``(batch, num_labels)`` float targets (see docs/multi-label.md).
     """
 
     def __init__(
@@ -102,8 +104,10 @@ class TextDataModule(L.LightningDataModule):
         seed: int = 42,
         init_vocab_from: str | None = None,
         extend_vocab: bool = True,
+        multi_label: bool = False,
     ) -> None:
         super().__init__()
+        self.multi_label = multi_label
         self.init_vocab_from = init_vocab_from
         self.extend_vocab = extend_vocab
         self._init_vocab: Vocabulary | None = None
@@ -168,7 +172,7 @@ class TextDataModule(L.LightningDataModule):
 
     @property
     def label_counts(self) -> list[int]:
-        """Training examples per class."""
+        """Training examples per class (for multi-label data: with the label among theirs)."""
         return list(self.prepare()["label_counts"])
 
     @property
@@ -278,6 +282,8 @@ class TextDataModule(L.LightningDataModule):
             "fold": None if self.fold is None else [self.fold, self.num_folds],
             "seed": self.seed,
         }
+        if self.multi_label:  # only then, so that other caches keep their keys
+            settings["multi_label"] = True
         if self._init_vocab is not None:  # only then, so that other caches keep their keys
             tokens = hashlib.sha256("\n".join(self._init_vocab.tokens).encode()).hexdigest()
             settings["init_vocab"] = [tokens, self._init_vocab.trained_size, self.extend_vocab]
@@ -304,31 +310,32 @@ class TextDataModule(L.LightningDataModule):
         splits = carve_missing_splits(
             splits, self.val_fraction, self.test_fraction, self.seed, self.fold, self.num_folds
         )
-        labels = label_order(splits, self.fixed_labels())
+        labels = label_order(splits, self.fixed_labels(), self.multi_label)
         tokenized = {name: _tokenize(split, self.tokenizer) for name, split in splits.items()}
         counts: Counter[str] = Counter()
         for tokens in tokenized["train"]["tokens"]:
             counts.update(tokens)
         vocab = self._build_vocabulary(counts)
-        label_index = {label: i for i, label in enumerate(labels)}
         directory.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=directory.parent))
         try:
             sizes = {}
             for name, dataset in tokenized.items():
-                sizes[name] = _save_split(staging, name, dataset, vocab, label_index)
+                sizes[name] = _save_split(staging, name, dataset, vocab)
+                np.save(staging / f"{name}.labels.npy", encode_labels(splits[name].labels, labels, self.multi_label))
                 if splits[name].meta:
                     (staging / f"{name}.meta.json").write_text(json.dumps(splits[name].meta))
             with (staging / "test.texts.jsonl").open("w", encoding="utf-8") as handle:
                 handle.writelines(json.dumps(text, ensure_ascii=False) + "\n" for text in splits["test"].texts)
-            label_ids = [label_index[label] for label in splits["train"].labels]
+            train = encode_labels(splits["train"].labels, labels, self.multi_label)
+            per_label = train.sum(axis=0) if self.multi_label else np.bincount(train, minlength=len(labels))
             meta = {
                 "settings": self._settings(),
                 "vocab": vocab.tokens,
                 "trained_size": vocab.trained_size,
                 "token_counts": [counts.get(token, 0) for token in vocab.tokens],
                 "labels": labels,
-                "label_counts": np.bincount(label_ids, minlength=len(labels)).tolist(),
+                "label_counts": per_label.tolist(),
                 "sizes": sizes,
             }
             (staging / "meta.json").write_text(json.dumps(meta))
@@ -372,11 +379,11 @@ class TextDataModule(L.LightningDataModule):
 
 
 def _tokenize(split: LabelledSplit, tokenizer: Tokenizer) -> Any:
-    """A ``datasets.Dataset`` with columns ``tokens`` and ``label``, tokenised in batches."""
+    """A ``datasets.Dataset`` with column ``tokens``, tokenised in batches."""
     import datasets
 
     datasets.disable_progress_bars()
-    dataset = datasets.Dataset.from_dict({"text": split.texts, "label": split.labels})
+    dataset = datasets.Dataset.from_dict({"text": split.texts})
     return dataset.map(
         lambda batch: {"tokens": tokenizer.batch(batch["text"])},
         batched=True,
@@ -385,17 +392,16 @@ def _tokenize(split: LabelledSplit, tokenizer: Tokenizer) -> Any:
     )
 
 
-def _save_split(directory: Path, name: str, dataset: Any, vocab: Vocabulary, label_index: dict[str, int]) -> int:
-    """Numericalise with ``datasets.map`` and write flat ``ids``/``offsets``/``labels`` arrays; returns the size."""
+def _save_split(directory: Path, name: str, dataset: Any, vocab: Vocabulary) -> int:
+    """Numericalise with ``datasets.map`` and write flat ``ids``/``offsets`` arrays; returns the size."""
     import pyarrow as pa
 
     encoded = dataset.map(
         lambda batch: {
             "token_ids": [vocab.encode(tokens) for tokens in batch["tokens"]],
-            "label_id": [label_index[label] for label in batch["label"]],
         },
         batched=True,
-        remove_columns=["tokens", "label"],
+        remove_columns=["tokens"],
         keep_in_memory=True,
         features=None,
     )
@@ -406,5 +412,4 @@ def _save_split(directory: Path, name: str, dataset: Any, vocab: Vocabulary, lab
     ids = np.asarray(column.flatten(), dtype=np.int32)
     np.save(directory / f"{name}.ids.npy", ids)
     np.save(directory / f"{name}.offsets.npy", offsets - offsets[0])
-    np.save(directory / f"{name}.labels.npy", np.asarray(encoded["label_id"], dtype=np.int64))
     return len(offsets) - 1

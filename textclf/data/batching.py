@@ -18,7 +18,8 @@ class TokenIdsDataset(Dataset[dict[str, torch.Tensor]]):
     Args:
         ids: all token ids, concatenated (int32 or int64).
         offsets: ``(n + 1,)`` start offsets, ``offsets[0] == 0``.
-        labels: ``(n,)`` class indices, or None for unlabelled texts.
+        labels: ``(n,)`` class indices, ``(n, num_labels)`` multi-hot rows (multi-label data), or None for
+            unlabelled texts.
     """
 
     def __init__(self, ids: np.ndarray, offsets: np.ndarray, labels: np.ndarray | None = None) -> None:
@@ -43,7 +44,10 @@ class TokenIdsDataset(Dataset[dict[str, torch.Tensor]]):
         return self.__getitems__([index])
 
     def __getitems__(self, indices: Sequence[int]) -> dict[str, torch.Tensor]:  # type: ignore[override]
-        """Padded batch: token_ids (batch, max_len) with 0 as padding, lengths (batch,), index (batch,), labels."""
+        """Padded batch: token_ids (batch, max_len) with 0 as padding, lengths (batch,), index (batch,), labels.
+
+        Labels are (batch,) int64 class indices, or (batch, num_labels) float32 multi-hot targets.
+        """
         index = np.asarray(indices, dtype=np.int64)
         lengths = self.lengths[index]
         starts = self.offsets[index]
@@ -58,7 +62,8 @@ class TokenIdsDataset(Dataset[dict[str, torch.Tensor]]):
             "index": torch.from_numpy(index),
         }
         if self.labels is not None:
-            batch["labels"] = torch.from_numpy(np.asarray(self.labels[index], dtype=np.int64))
+            dtype = np.float32 if self.labels.ndim == 2 else np.int64  # multi-hot rows or class indices
+            batch["labels"] = torch.from_numpy(np.asarray(self.labels[index], dtype=dtype))
         return batch
 
 

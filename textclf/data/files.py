@@ -9,8 +9,10 @@ from typing import Any
 from textclf.data.base import TextDataModule, path_fingerprint
 from textclf.data.readers import (
     DEFAULT_LINE_PATTERN,
+    MULTI_LABEL_LINE_PATTERN,
     FileFormat,
     detect_format,
+    label_set,
     read_folder,
     read_lines,
     read_table,
@@ -36,9 +38,12 @@ class FileDataModule(TextDataModule):
         text_column: column (or JSON key) holding the text.
         label_column: column holding the label (a string or an integer).
         line_pattern: for ``lines`` files: a regular expression with named groups ``label`` and ``text``. The
-            default reads ``LABEL text`` and fastText's ``__label__LABEL text``.
+            default reads ``LABEL text`` and fastText's ``__label__LABEL text``; with ``multi_label``, fastText's
+            ``__label__A __label__B text`` (any number of labels, none included).
         encoding: text encoding; ``auto`` reads UTF-8 and falls back to Windows-1252 / latin-1 with a warning.
         labels: class names in a fixed order (other labels are an error); default: the sorted training labels.
+        label_delimiter: with ``multi_label``: the separator of the labels in a CSV/TSV cell (``"sports,politics"``);
+            JSONL and Parquet cells may hold lists instead (``["sports", "politics"]``).
         data_dir: root for relative paths.
         **kwargs: tokenizer, vocabulary, vectors, batching and split options of :class:`TextDataModule`.
     """
@@ -55,6 +60,7 @@ class FileDataModule(TextDataModule):
         line_pattern: str = DEFAULT_LINE_PATTERN,
         encoding: str = "auto",
         labels: list[str] | None = None,
+        label_delimiter: str = ",",
         data_dir: str | None = None,
         **kwargs: Any,
     ) -> None:
@@ -67,6 +73,9 @@ class FileDataModule(TextDataModule):
         self.line_pattern = line_pattern
         self.encoding = encoding
         self.label_names = labels
+        if not label_delimiter:
+            raise TextclfError("label_delimiter must not be empty")
+        self.label_delimiter = label_delimiter
 
     def resolve(self, path: str) -> Path:
         """An absolute path, or ``data_dir / path``; a missing file is a one-line error."""
@@ -87,12 +96,20 @@ class FileDataModule(TextDataModule):
 
     def _read(self, path: Path) -> LabelledSplit:
         fmt = detect_format(path) if self.format == "auto" else self.format
+        delimiter = self.label_delimiter if self.multi_label else None
         if fmt == "folder":
+            if self.multi_label:
+                raise TextclfError(f"{path}: a folder corpus has one label per text; multi_label needs a file")
             texts, labels = read_folder(path, self.encoding)
         elif fmt == "lines":
-            texts, labels = read_lines(path, self.line_pattern, self.encoding)
+            fasttext = self.multi_label and self.line_pattern == DEFAULT_LINE_PATTERN
+            texts, labels = read_lines(path, MULTI_LABEL_LINE_PATTERN if fasttext else self.line_pattern, self.encoding)
+            if labels is not None and fasttext:
+                labels = [[item.removeprefix("__label__") for item in group.split()] for group in labels]
+            elif labels is not None and delimiter is not None:
+                labels = [label_set(group, delimiter, path, "label", row) for row, group in enumerate(labels, 1)]
         else:
-            texts, labels = read_table(path, fmt, self.text_column, self.label_column, self.encoding)
+            texts, labels = read_table(path, fmt, self.text_column, self.label_column, self.encoding, delimiter)
         if fmt == "lines" and labels is None:
             raise TextclfError(f"the line pattern {self.line_pattern!r} needs a named group (?P<label>...)")
         return LabelledSplit(texts, require_labels(path, labels, self.label_column), str(path))
@@ -101,6 +118,8 @@ class FileDataModule(TextDataModule):
         """Paths, sizes and modification times of the files, and the reader options."""
         files = {name: path_fingerprint(self.resolve(path)) for name, path in self.paths.items()}
         options = [self.format, self.text_column, self.label_column, self.line_pattern, self.encoding]
+        if self.multi_label:
+            options.append(self.label_delimiter)
         return {"files": files, "options": options}
 
     def fixed_labels(self) -> list[str] | None:

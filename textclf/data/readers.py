@@ -18,10 +18,11 @@ log = logging.getLogger(__name__)
 
 FileFormat = Literal["auto", "csv", "tsv", "jsonl", "parquet", "lines", "folder"]
 DEFAULT_LINE_PATTERN = r"^(?:__label__)?(?P<label>\S+)\s+(?P<text>.*)$"
+MULTI_LABEL_LINE_PATTERN = r"^(?P<label>(?:__label__\S+\s+)*)(?P<text>.*)$"  # fastText: __label__a __label__b text
 _SUFFIX_FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet"}
 
 Texts = list[str]
-Labels = list[str] | None
+Labels = list[Any] | None  # a str per text; for multi-label data, a list of str per text
 
 
 def detect_format(path: Path) -> str:
@@ -114,11 +115,18 @@ def read_folder(path: Path, encoding: str = "auto") -> tuple[Texts, Labels]:
 
 
 def read_table(
-    path: Path, fmt: str, text_column: str, label_column: str | None, encoding: str = "auto"
+    path: Path,
+    fmt: str,
+    text_column: str,
+    label_column: str | None,
+    encoding: str = "auto",
+    label_delimiter: str | None = None,
 ) -> tuple[Texts, Labels]:
     """CSV, TSV, JSONL or Parquet through ``datasets``; ``label_column`` None (or absent) reads texts only.
 
     TSV is read without quote processing (as GLUE and most TSV corpora are written); CSV follows RFC 4180 quoting.
+    With ``label_delimiter`` the labels are multi-label sets: a list cell (JSONL, Parquet) is taken as it is, a
+    string cell is split on the delimiter; an empty cell or list is a text with no labels.
     """
     import datasets
 
@@ -161,6 +169,9 @@ def read_table(
         if label_column is not None:
             log.debug("%s has no column %r: reading texts only", path, label_column)
         return texts, None
+    if label_delimiter is not None:
+        cells = enumerate(table[label_column], start=1)
+        return texts, [label_set(value, label_delimiter, path, label_column, row) for row, value in cells]
     labels = [_cell(value, path, label_column, row) for row, value in enumerate(table[label_column], start=1)]
     blank = next((row for row, label in enumerate(labels, start=1) if not label.strip()), None)
     if blank is not None:  # a missing CSV cell reads as "", which would otherwise become a class of its own
@@ -173,6 +184,19 @@ def require_labels(path: Path, labels: Labels, label_column: str) -> list[str]:
     if labels is None:
         raise TextclfError(f"{path}: no label column {label_column!r}; set label_column")
     return labels
+
+
+def label_set(value: Any, delimiter: str, path: Path, column: str, row: int) -> list[str]:
+    """The labels of one multi-label cell: a list as it is, a string split on ``delimiter``; blanks dropped."""
+    if value is None:
+        return []
+    if isinstance(value, list | tuple):
+        items = [_cell(item, path, column, row) for item in value]
+    elif isinstance(value, dict):
+        raise TextclfError(f"{path}, row {row}: column {column!r} holds an object; give a list of labels")
+    else:
+        items = _cell(value, path, column, row).split(delimiter)
+    return list(dict.fromkeys(item.strip() for item in items if item.strip()))  # in order, once each
 
 
 def _cell(value: Any, path: Path, column: str, row: int) -> str:

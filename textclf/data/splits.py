@@ -18,7 +18,7 @@ class LabelledSplit:
     """Texts and their labels as read from one source (a file name, for messages)."""
 
     texts: list[str]
-    labels: list[str]
+    labels: list[Any]  # a label name per text; for multi-label data, a list of label names per text
     source: str
     rows: list[int] | None = None  # 1-based row of each example in its source; None: its position
     meta: dict[str, list[Any]] = field(default_factory=dict)  # per-example columns kept beside the ids
@@ -54,13 +54,20 @@ def clean_split(split: LabelledSplit) -> LabelledSplit:
     return split
 
 
-def label_order(splits: dict[str, LabelledSplit], fixed: list[str] | None) -> list[str]:
+def label_names(split: LabelledSplit) -> set[str]:
+    """Every label name used in the split (each member of a multi-label set)."""
+    if split.labels and isinstance(split.labels[0], list):
+        return {label for labels in split.labels for label in labels}
+    return set(split.labels)
+
+
+def label_order(splits: dict[str, LabelledSplit], fixed: list[str] | None, multi_label: bool = False) -> list[str]:
     """Class names in index order, checking that every split's labels are known.
 
     Fixed names keep their order; otherwise the training labels are sorted (numerically when all are integers),
     so the same data always gives the same class indices.
     """
-    train_labels = set(splits["train"].labels)
+    train_labels = label_names(splits["train"])
     if fixed is not None:
         labels = list(fixed)
     elif all(_is_int(label) for label in train_labels):
@@ -69,15 +76,43 @@ def label_order(splits: dict[str, LabelledSplit], fixed: list[str] | None) -> li
         labels = sorted(train_labels)
     known = set(labels)
     for split in splits.values():
-        unknown = sorted(set(split.labels) - known)
+        unknown = sorted(label_names(split) - known)
         if unknown:
-            row = next(split.row(i) for i, label in enumerate(split.labels) if label not in known)
+            sets = split.labels if multi_label else [[label] for label in split.labels]
+            row = next(split.row(i) for i, labels in enumerate(sets) if not known.issuperset(labels))
             where = "the given label list" if fixed is not None else "the training split"
             shown = ", ".join(repr(u) for u in unknown[:5])
             raise TextclfError(f"{split.source}, row {row}: labels {shown} are not in {where}")
-    if len(labels) < 2:
+    if len(labels) < (1 if multi_label else 2):
         raise TextclfError(f"{splits['train'].source}: needs at least 2 classes, found {labels}")
     return labels
+
+
+def strata(labels: list[Any]) -> list[str]:
+    """The stratification key of every example: its label, or for a multi-label set its rarest label ("" for none).
+
+    Stratifying multi-label data on its rarest label keeps every label's examples spread over the splits, which
+    stratifying on whole label sets (mostly unique) would not.
+    """
+    if not labels or not isinstance(labels[0], list):
+        return labels
+    counts: dict[str, int] = {}
+    for members in labels:
+        for label in members:
+            counts[label] = counts.get(label, 0) + 1
+    return [min(members, key=lambda label: (counts[label], label)) if members else "" for members in labels]
+
+
+def encode_labels(labels: list[Any], names: list[str], multi_label: bool) -> np.ndarray:
+    """Class indices ``(n,)`` int64, or for multi-label data a multi-hot ``(n, len(names))`` uint8 matrix."""
+    index = {name: i for i, name in enumerate(names)}
+    if not multi_label:
+        return np.fromiter((index[label] for label in labels), dtype=np.int64, count=len(labels))
+    rows = np.repeat(np.arange(len(labels)), [len(members) for members in labels])
+    columns = np.fromiter((index[label] for members in labels for label in members), dtype=np.int64, count=len(rows))
+    matrix = np.zeros((len(labels), len(names)), dtype=np.uint8)
+    matrix[rows, columns] = 1
+    return matrix
 
 
 def _is_int(text: str) -> bool:
@@ -144,7 +179,7 @@ def carve_missing_splits(
     if fold is not None and "test" not in splits:
         if not 0 <= fold < num_folds:
             raise TextclfError(f"fold must be in [0, {num_folds - 1}], got {fold}")
-        held = stratified_folds(train.labels, num_folds, seed + 1)[fold]
+        held = stratified_folds(strata(train.labels), num_folds, seed + 1)[fold]
         kept = np.setdiff1d(np.arange(original), held)
         splits["test"] = train.subset(held, f"{train.source} (fold {fold} of {num_folds})")
         train = train.subset(kept, train.source)
@@ -153,7 +188,7 @@ def carve_missing_splits(
         if name in splits:
             continue
         fraction = share * original / len(train.labels)
-        kept, held = stratified_holdout(train.labels, fraction, seed + offset)
+        kept, held = stratified_holdout(strata(train.labels), fraction, seed + offset)
         if len(held) == 0:  # an empty split would fail later, deep inside the tokenisation
             raise TextclfError(
                 f"{train.source}: too few examples per class to hold out a {name} split ({fraction:g} of each class "
