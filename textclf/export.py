@@ -1,10 +1,11 @@
 """``textclf export``: a trained checkpoint as ONNX and/or TorchScript, with its vocabulary, labels and tokenizer.
 
 The exported graph takes ``token_ids`` (batch, seq) int64, zero-padded, and ``lengths`` (batch,) int64, each in
-[1, seq], with dynamic batch and seq axes, and returns ``probs`` (batch, num_classes). It runs the padded/masked
-RNN path (plain forward-only LSTM/GRU nodes, no packed sequences), the same function as the packed one. Beside the
-model lie ``vocab.json`` (tokens in index order), ``labels.json`` (class names in index order) and
-``tokenizer.json`` (the settings :func:`encode_with_vocab` needs). See docs/export.md.
+[1, seq], with dynamic batch and seq axes, and returns ``probs`` (batch, num_classes): a softmax over classes, or
+for multi-label models a sigmoid per label. It runs the padded/masked RNN path (plain forward-only LSTM/GRU nodes,
+no packed sequences), the same function as the packed one. Beside the model lie ``vocab.json`` (tokens in index
+order), ``labels.json`` (class names in index order), ``tokenizer.json`` (the settings :func:`encode_with_vocab`
+needs) and, for multi-label models, ``thresholds.json`` (``{label: threshold}``). See docs/export.md.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ log = logging.getLogger(__name__)
 
 FORMATS = ("onnx", "torchscript", "both")
 MODEL_FILES = {"onnx": "model.onnx", "torchscript": "model.pt"}
-EXPORT_FILES = ("model.onnx", "model.pt", "vocab.json", "labels.json", "tokenizer.json")
+EXPORT_FILES = ("model.onnx", "model.pt", "vocab.json", "labels.json", "tokenizer.json", "thresholds.json")
 DEFAULT_OPSET = 17
 MIN_OPSET = 9  # ONNX Range (arange) and LSTM/GRU with the settings used
 TOLERANCE = 1e-4
@@ -63,11 +64,12 @@ class ExportModule(nn.Module):
             encoder.implementation = "padded"
         self.encoder = encoder.eval()
         self.head = model.head
+        self.multi_label = model.multi_label
 
     def forward(self, token_ids: Tensor, lengths: Tensor) -> Tensor:
         """token_ids (batch, seq) int64, lengths (batch,) int64 -> probabilities (batch, num_classes)."""
         logits = self.head(self.encoder(self.embedding(token_ids), lengths))  # (batch, num_classes)
-        return torch.softmax(logits, dim=-1)
+        return torch.sigmoid(logits) if self.multi_label else torch.softmax(logits, dim=-1)
 
 
 def tokenizer_settings(tokenizer: Tokenizer) -> dict[str, Any]:
@@ -160,7 +162,14 @@ def export_model(
             _export(module, path, fmt, opset)
             diff = check_parity(model, path)
             log.info("%s: max |p_export - p_eager| = %.2g on a probe batch", MODEL_FILES[fmt], diff)
-        files = {"vocab": model.vocab.tokens, "labels": model.labels, "tokenizer": tokenizer_settings(model.tokenizer)}
+        files: dict[str, Any] = {
+            "vocab": model.vocab.tokens,
+            "labels": model.labels,
+            "tokenizer": tokenizer_settings(model.tokenizer),
+        }
+        thresholds = model.label_thresholds()
+        if thresholds is not None:
+            files["thresholds"] = {label: float(t) for label, t in zip(model.labels, thresholds, strict=True)}
         for name, value in files.items():
             (staging / f"{name}.json").write_text(json.dumps(value, ensure_ascii=False, indent=1) + "\n", "utf-8")
         for name in existing:
@@ -230,7 +239,7 @@ def check_parity(model: TextClassifier, path: Path) -> float:
     """Max |p_export - p_eager| on :func:`probe_batch`; a TextclfError when it exceeds ``TOLERANCE``."""
     token_ids, lengths = probe_batch(len(model.vocab))
     with torch.no_grad():
-        eager = torch.softmax(model(token_ids, lengths).float(), dim=-1).numpy()
+        eager = model.probabilities(model(token_ids, lengths)).numpy()
     exported = load_exported(path)(token_ids.numpy(), lengths.numpy())
     diff = float(np.abs(exported - eager).max()) if exported.shape == eager.shape else float("inf")
     if not diff <= TOLERANCE:

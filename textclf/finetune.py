@@ -206,6 +206,14 @@ def _init_head(model: TextClassifier, config: dict[str, Any], state: dict[str, T
     if sorted(old) != sorted(model.labels) or len(set(old)) != len(old):
         log.info("labels %s differ from the checkpoint's %s: training a new head", model.labels, old)
         return "a new head (other labels)"
+    if bool(config["model"].get("multi_label", False)) != model.multi_label:
+        kinds = ("single-label", "multi-label")
+        log.info(
+            "the checkpoint is %s, this model %s: training a new head",
+            kinds[not model.multi_label],
+            kinds[model.multi_label],
+        )
+        return "a new head (other kind of labels)"
     rows = torch.tensor([old.index(label) for label in model.labels], dtype=torch.long)
     with torch.no_grad():
         model.head.weight.copy_(state["head.weight"][rows])

@@ -21,6 +21,7 @@ from textclf.embedding import EmbeddingMode, WordEmbedding
 from textclf.encoders import Encoder
 from textclf.errors import TextclfError
 from textclf.finetune import init_from_checkpoint, read_checkpoint, read_init_checkpoint, refuse_overwriting
+from textclf.multilabel import CollectedOutputs, Thresholds, initial_thresholds, multilabel_scores, tune_thresholds
 from textclf.tokenize import Tokenizer
 from textclf.vocab import Vocabulary
 
@@ -54,7 +55,9 @@ class TextClassifier(L.LightningModule):
         embedding_dropout: dropout on the word vectors.
         dropout: dropout on the pooled text vector, before the linear head.
         class_weights: cross-entropy weights: a list in class order, a ``{label: weight}`` dict (others 1.0), or
-            ``"balanced"`` (n / (classes * count), from the training label counts).
+            ``"balanced"`` (n / (classes * count), from the training label counts). Multi-label: the weight of each
+            label's positive examples in the binary cross-entropy (``pos_weight``); ``"balanced"`` gives
+            negatives / positives of each label.
         optimizer: optimizer factory, e.g. ``torch.optim.Adam`` or, in YAML, a ``class_path`` with ``init_args``.
         lr_scheduler: optional learning-rate scheduler factory.
         lr_scheduler_monitor: metric a ``ReduceLROnPlateau`` scheduler watches.
@@ -66,6 +69,12 @@ class TextClassifier(L.LightningModule):
             trains); they stay in the optimizer and train from epoch N on.
         body_lr_scale: learning rate of the embeddings and the encoder as a fraction of the optimizer's (the
             head's) learning rate, through optimizer parameter groups.
+        multi_label: every text has a set of labels: a sigmoid per label with binary cross-entropy instead of a
+            softmax (from the data module's ``multi_label``).
+        thresholds: multi-label only: label ``j`` is predicted when its probability is >= its threshold. A number
+            for all labels, a list in label order, a ``{label: threshold}`` dict (others 0.5), or ``"tune"``: after
+            every validation epoch, each label's threshold is set to the one maximising its F1 on the validation
+            split. The thresholds travel in the checkpoint (see docs/multi-label.md).
     """
 
     def __init__(
@@ -87,6 +96,8 @@ class TextClassifier(L.LightningModule):
         init_from: str | None = None,
         freeze_body_epochs: int = 0,
         body_lr_scale: float = 1.0,
+        multi_label: bool = False,
+        thresholds: Thresholds = 0.5,
     ) -> None:
         super().__init__()
         if freeze_body_epochs < 0 or body_lr_scale < 0:
@@ -127,7 +138,13 @@ class TextClassifier(L.LightningModule):
         self.lr_scheduler_factory = lr_scheduler
         self.lr_scheduler_monitor = lr_scheduler_monitor
         self.register_buffer("loss_weight", self._static_class_weights(), persistent=False)
-        self.metrics = nn.ModuleDict({stage: _metrics(len(self.labels), stage) for stage in ("val", "test")})
+        self.multi_label = multi_label
+        self.tune_thresholds = multi_label and thresholds == "tune"
+        if multi_label:  # kept in the state dict, so checkpoints carry tuned thresholds
+            self.register_buffer("decision_thresholds", initial_thresholds(thresholds, self.labels))
+            self.metrics = nn.ModuleDict({stage: CollectedOutputs() for stage in ("val", "test")})
+        else:
+            self.metrics = nn.ModuleDict({stage: _metrics(len(self.labels), stage) for stage in ("val", "test")})
         self.init_from = init_from
         self.freeze_body_epochs = freeze_body_epochs
         self.body_lr_scale = body_lr_scale
@@ -148,6 +165,7 @@ class TextClassifier(L.LightningModule):
             labels=data.labels,
             tokenizer=data.tokenizer,
             pretrained_embeddings=data.embeddings,
+            multi_label=data.multi_label,
             **kwargs,
         )
 
@@ -159,19 +177,52 @@ class TextClassifier(L.LightningModule):
         encoded = self.dropout(self.encoder(embedded, lengths))  # (batch, encoder.output_size)
         return self.head(encoded)  # (batch, num_classes)
 
+    def probabilities(self, logits: Tensor) -> Tensor:
+        """(batch, num_classes) probabilities: softmax over classes, or a sigmoid per label (multi-label)."""
+        return torch.sigmoid(logits.float()) if self.multi_label else torch.softmax(logits.float(), dim=-1)
+
     def _shared_step(self, batch: dict[str, Tensor], stage: str) -> Tensor:
         logits = self(batch["token_ids"], batch["lengths"])
         labels = batch["labels"]
-        loss = nn.functional.cross_entropy(logits, labels, weight=self.loss_weight)
+        if self.multi_label:  # labels: (batch, num_labels) multi-hot
+            loss = nn.functional.binary_cross_entropy_with_logits(logits, labels, pos_weight=self.loss_weight)
+        else:  # labels: (batch,) class indices
+            loss = nn.functional.cross_entropy(logits, labels, weight=self.loss_weight)
         size = len(labels)
         if stage == "train":
             self.log("train/loss", loss, batch_size=size, prog_bar=True)
+            return loss
+        self.log(f"{stage}/loss", loss, batch_size=size, sync_dist=True, prog_bar=True)
+        if self.multi_label:
+            collected: CollectedOutputs = self.metrics[stage]  # type: ignore[assignment]
+            collected.update(torch.sigmoid(logits.float()), labels)
         else:
             metrics: MetricCollection = self.metrics[stage]  # type: ignore[assignment]
             metrics.update(logits, labels)
-            self.log(f"{stage}/loss", loss, batch_size=size, sync_dist=True, prog_bar=True)
             self.log_dict(metrics, batch_size=size, prog_bar=True)
         return loss
+
+    def on_validation_epoch_end(self) -> None:
+        """Multi-label: tune the thresholds (with ``thresholds="tune"``) and log the scores they give."""
+        self._log_multilabel_scores("val")
+
+    def on_test_epoch_end(self) -> None:
+        """Multi-label: log the scores of the model's thresholds on the test split."""
+        self._log_multilabel_scores("test")
+
+    def _log_multilabel_scores(self, stage: str) -> None:
+        if not self.multi_label:
+            return
+        collected: CollectedOutputs = self.metrics[stage]  # type: ignore[assignment]
+        if not collected.update_called:
+            return
+        probs, targets = collected.compute()  # the whole split, gathered from every rank
+        collected.reset()
+        thresholds: Tensor = self.decision_thresholds  # type: ignore[assignment]
+        if stage == "val" and self.tune_thresholds:
+            thresholds.copy_(tune_thresholds(probs, targets, thresholds))
+        scores = multilabel_scores(probs, targets, thresholds)
+        self.log_dict({f"{stage}/{name}": value for name, value in scores.items()}, prog_bar=True, sync_dist=True)
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         """Cross-entropy on one training batch."""
@@ -186,20 +237,44 @@ class TextClassifier(L.LightningModule):
         self._shared_step(batch, "test")
 
     def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Any]:
-        """Predicted label names, class probabilities (batch, num_classes) and each text's input index."""
-        probs = torch.softmax(self(batch["token_ids"], batch["lengths"]).float(), dim=-1)
-        return {"index": batch["index"], "labels": [self.labels[i] for i in probs.argmax(-1).tolist()], "probs": probs}
+        """Each text's input index, probabilities (batch, num_classes) and predicted label (a list, multi-label)."""
+        probs = self.probabilities(self(batch["token_ids"], batch["lengths"]))
+        return {"index": batch["index"], "labels": self.decide(probs.cpu().numpy()), "probs": probs}
+
+    def label_thresholds(self) -> np.ndarray | None:
+        """(num_labels,) decision thresholds of a multi-label model; None for single-label models."""
+        if not self.multi_label:
+            return None
+        thresholds: Tensor = self.decision_thresholds  # type: ignore[assignment]
+        return thresholds.cpu().numpy()
+
+    def decide(self, probs: np.ndarray) -> list[Any]:
+        """Predicted labels of (n, num_classes) probabilities, one per text.
+
+        The most probable label, or for multi-label models the list of labels at or above their thresholds (most
+        probable first).
+        """
+        if not self.multi_label:
+            return [self.labels[i] for i in probs.argmax(axis=1)]
+        above = probs >= self.label_thresholds()
+        order = np.argsort(-probs, axis=1, kind="stable")
+        return [[self.labels[j] for j in ranked if row[j]] for row, ranked in zip(above, order, strict=True)]
 
     # ---- training set-up ---------------------------------------------------------------------------------
 
     def setup(self, stage: str) -> None:
         """Resolve ``class_weights="balanced"`` from the data module's training label counts."""
         if self.class_weights == "balanced":
-            counts = getattr(getattr(self.trainer, "datamodule", None), "label_counts", None)
-            if counts is None:
+            data = getattr(self.trainer, "datamodule", None)
+            counts = getattr(data, "label_counts", None)
+            if data is None or counts is None:
                 raise TextclfError('class_weights="balanced" needs a data module with training label counts')
             counts_t = torch.tensor(counts, dtype=torch.float32).clamp(min=1)
-            self.loss_weight = (counts_t.sum() / (len(counts) * counts_t)).to(self.device)
+            if self.multi_label:  # pos_weight: negatives / positives of each label
+                weight = (len(data.split("train")) - counts_t).clamp(min=1) / counts_t
+            else:
+                weight = counts_t.sum() / (len(counts) * counts_t)
+            self.loss_weight = weight.to(self.device)
 
     def on_fit_start(self) -> None:
         """Refuse the pretrained-vector modes without pretrained vectors, and writing beside ``init_from``."""
@@ -278,6 +353,7 @@ class TextClassifier(L.LightningModule):
                 "embedding_mode": self.embedding_mode,
                 "embedding_dropout": self.embedding_dropout.p,
                 "dropout": self.dropout.p,
+                "multi_label": self.multi_label,
             },
         }
 
@@ -321,7 +397,7 @@ class TextClassifier(L.LightningModule):
 
     @torch.no_grad()
     def predict_proba(self, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
-        """Class probabilities ``(len(texts), num_classes)``, rows in input order."""
+        """Class probabilities ``(len(texts), num_classes)``, rows in input order (per-label sigmoids, multi-label)."""
         if isinstance(texts, str):
             raise TypeError("predict_proba takes a list of texts, not one string")
         dataset = self.encode_texts(texts)
@@ -331,15 +407,15 @@ class TextClassifier(L.LightningModule):
         for indices in BucketBatchSampler(dataset.lengths, batch_size, shuffle=False):
             batch = dataset.__getitems__(indices)
             logits = self(batch["token_ids"].to(self.device), batch["lengths"].to(self.device))
-            probs[batch["index"].numpy()] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+            probs[batch["index"].numpy()] = self.probabilities(logits).cpu().numpy()
         self.train(was_training)
         return probs
 
-    def predict(self, texts: Sequence[str], batch_size: int = 256) -> list[str]:
-        """The most probable label of each text, in input order."""
+    def predict(self, texts: Sequence[str], batch_size: int = 256) -> list[Any]:
+        """The label of each text, in input order (for multi-label models, a list: see :meth:`decide`)."""
         if len(texts) == 0:
             return []
-        return [self.labels[i] for i in self.predict_proba(texts, batch_size).argmax(axis=1)]
+        return self.decide(self.predict_proba(texts, batch_size))
 
 
 def _metrics(num_classes: int, stage: str) -> MetricCollection:

@@ -93,7 +93,7 @@ class OutputFormat:
     fmt: str = "jsonl"
     input_fields: Sequence[str] = ()
     top_k: int | None = None
-    threshold: float | None = None
+    threshold: float | np.ndarray | None = None  # one for all labels, or (num_labels,) (multi-label models)
 
     def __post_init__(self) -> None:
         reserved = {"text", "label", "labels", "probs", "top_k"}
@@ -117,12 +117,13 @@ class OutputFormat:
         order = np.argsort(-probs, axis=1, kind="stable")
         writer = csv.writer(out) if self.fmt == "csv" else None
         lines = []
+        limits = None if self.threshold is None else np.broadcast_to(self.threshold, (len(self.labels),))
         for (text, fields), row, top, ranked in zip(records, probs, best, order, strict=True):
             label: str | None = self.labels[top]
             record: dict[str, Any] = {self.renamed[name]: value for name, value in fields.items()}
             record["text"] = text
-            if self.threshold is not None:
-                above = [self.labels[i] for i in ranked if row[i] >= self.threshold]
+            if limits is not None:
+                above = [self.labels[i] for i in ranked if row[i] >= limits[i]]
                 label = label if above else None
                 record["label"], record["labels"] = label, above
             else:
@@ -217,7 +218,8 @@ def predict_command(argv: list[str]) -> None:
         "--threshold",
         type=float,
         help="labels: every label with probability >= P; label: the best "
-        "one, or null (empty in CSV) when none reaches P",
+        "one, or null (empty in CSV) when none reaches P. Multi-label models always write labels, with the "
+        "checkpoint's per-label thresholds unless --threshold replaces them",
     )
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
@@ -237,7 +239,8 @@ def predict_command(argv: list[str]) -> None:
     model = TextClassifier.load_from_checkpoint(args.checkpoint, map_location=args.device).to(args.device)
     top_k = None if args.top_k is None else min(args.top_k, len(model.labels))
     fields = [*([args.id_column] if args.id_column else []), *keep]
-    output = OutputFormat(model.labels, fmt, fields, top_k, args.threshold)
+    threshold = args.threshold if args.threshold is not None else model.label_thresholds()
+    output = OutputFormat(model.labels, fmt, fields, top_k, threshold)
     progress = Progress(not args.no_progress)
     out = sys.stdout if args.output == "-" else open(args.output, "w", encoding="utf-8", newline="")  # noqa: SIM115
     try:

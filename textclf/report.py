@@ -1,7 +1,8 @@
 """The evaluation report: scores, per-class table, confusion matrix (CSV and PNG) and misclassified examples.
 
-Everything is computed from collected predictions, by pure functions over ``y_true`` (class indices),
-``y_prob`` (``(n, num_classes)`` probabilities) and the label names; :func:`write_report` writes the files.
+Everything is computed from collected predictions, by pure functions over ``y_true`` (class indices, or
+``(n, num_labels)`` multi-hot rows for multi-label models), ``y_prob`` (``(n, num_classes)`` probabilities) and
+the label names; :func:`write_report` writes the files.
 
 How the test predictions are collected (:func:`collect_predictions`): after ``trainer.test``, the process of
 rank 0 runs the restored model once more over the prepared test split, batch by batch, on the trainer's device
@@ -24,6 +25,7 @@ import numpy as np
 import torch
 
 from textclf.data.batching import BucketBatchSampler, TokenIdsDataset
+from textclf.multilabel import multilabel_scores
 
 if TYPE_CHECKING:
     import lightning as L
@@ -85,6 +87,35 @@ def summary_scores(y_true: Sequence[int] | np.ndarray, y_prob: np.ndarray) -> di
 # ---- writing -------------------------------------------------------------------------------------------------
 
 
+def multilabel_report_scores(y_true: np.ndarray, y_prob: np.ndarray, thresholds: np.ndarray) -> dict[str, Any]:
+    """Subset accuracy, micro-/macro-F1, micro precision/recall, Hamming loss, loss and n of multi-label predictions.
+
+    y_true: (n, num_labels) 0/1; y_prob: (n, num_labels) sigmoid outputs; thresholds: (num_labels,). ``loss`` is the
+    mean binary cross-entropy over examples and labels (without class weights).
+    """
+    true, prob = torch.as_tensor(y_true, dtype=torch.float32), torch.as_tensor(y_prob, dtype=torch.float32)
+    scores = {k: float(v) for k, v in multilabel_scores(prob, true, torch.as_tensor(thresholds)).items()}
+    predicted, truth = prob >= torch.as_tensor(thresholds), true > 0.5
+    tp = float((predicted & truth).sum())
+    loss = torch.nn.functional.binary_cross_entropy(prob.clamp(1e-7, 1 - 1e-7), true)
+    return {
+        "accuracy": scores["acc"],  # subset accuracy: the predicted set is exactly the true set
+        "micro_f1": scores["f1_micro"],
+        "macro_f1": scores["f1_macro"],
+        "micro_precision": tp / max(float(predicted.sum()), 1.0),
+        "micro_recall": tp / max(float(truth.sum()), 1.0),
+        "hamming_loss": scores["hamming_loss"],
+        "loss": float(loss),
+        "n": int(true.shape[0]),
+    }
+
+
+def multilabel_confusion(y_true: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    """(num_labels, 4) counts of every label: true positives, false positives, false negatives, true negatives."""
+    truth, pred = np.asarray(y_true) > 0.5, np.asarray(predicted, dtype=bool)
+    return np.stack([(pred & truth).sum(0), (pred & ~truth).sum(0), (~pred & truth).sum(0), (~pred & ~truth).sum(0)], 1)
+
+
 def write_report(
     directory: str | Path,
     y_true: Sequence[int] | np.ndarray,
@@ -92,24 +123,29 @@ def write_report(
     labels: Sequence[str],
     texts: Iterable[str] | None = None,
     extra: dict[str, Any] | None = None,
+    thresholds: np.ndarray | None = None,
 ) -> Path:
     """Write the report files into ``directory`` (created); returns it.
 
     Args:
         directory: the folder that receives ``metrics.json``, ``per_class.csv``, ``confusion_matrix.csv``,
-            ``confusion_matrix.png`` (when matplotlib is installed) and ``misclassified.jsonl``.
-        y_true: true class index of every test example.
+            ``confusion_matrix.png`` (when matplotlib is installed; single-label only) and ``misclassified.jsonl``.
+        y_true: true class index of every test example, or ``(n, num_labels)`` 0/1 rows (multi-label).
         y_prob: ``(n, num_classes)`` predicted probabilities, rows aligned with ``y_true``.
         labels: class names in index order.
         texts: the test texts in the same order, streamed (None: misclassified records carry no text).
         extra: more entries for ``metrics.json`` (e.g. the checkpoint).
+        thresholds: ``(num_labels,)`` decision thresholds of a multi-label model (None: single-label).
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    true = np.asarray(y_true, dtype=np.int64)
-    prob = np.asarray(y_prob, dtype=np.float64)
-    pred = prob.argmax(axis=1)
     labels = [str(label) for label in labels]
+    prob = np.asarray(y_prob, dtype=np.float64)
+    if thresholds is not None:
+        _write_multilabel(directory, np.asarray(y_true), prob, np.asarray(thresholds), labels, texts, extra)
+        return directory
+    true = np.asarray(y_true, dtype=np.int64)
+    pred = prob.argmax(axis=1)
     matrix = confusion_matrix(true, pred, len(labels))
     scores = per_class_scores(matrix)
 
@@ -125,17 +161,59 @@ def write_report(
         writer = csv.writer(handle)
         writer.writerow(["true \\ predicted", *labels])
         writer.writerows([label, *map(int, row)] for label, row in zip(labels, matrix, strict=True))
-    _write_misclassified(directory / "misclassified.jsonl", true, prob, labels, texts)
+    wrong = np.flatnonzero(pred != true)
+    true_names, predicted_names = [labels[i] for i in true], [labels[i] for i in pred]
+    _write_misclassified(directory / "misclassified.jsonl", wrong, true_names, predicted_names, prob, labels, texts)
     plot_confusion_matrix(matrix, labels, directory / "confusion_matrix.png")
     return directory
 
 
-def _write_misclassified(
-    path: Path, true: np.ndarray, prob: np.ndarray, labels: list[str], texts: Iterable[str] | None
+def _write_multilabel(
+    directory: Path,
+    true: np.ndarray,
+    prob: np.ndarray,
+    thresholds: np.ndarray,
+    labels: list[str],
+    texts: Iterable[str] | None,
+    extra: dict[str, Any] | None,
 ) -> None:
-    """One JSON record per wrong prediction, in test-split order; ``texts`` is read once, as a stream."""
-    pred = prob.argmax(axis=1)
-    wrong = np.flatnonzero(pred != true)
+    """The multi-label report: per-label counts replace the confusion matrix (no plot)."""
+    predicted = prob >= thresholds
+    metrics = multilabel_report_scores(true, prob, thresholds)
+    metrics["thresholds"] = {label: round(float(t), 6) for label, t in zip(labels, thresholds, strict=True)}
+    (directory / "metrics.json").write_text(json.dumps({**metrics, **(extra or {})}, indent=2) + "\n")
+    counts = multilabel_confusion(true, predicted)
+    tp, fp, fn = (counts[:, k].astype(np.float64) for k in range(3))
+    precision = np.divide(tp, tp + fp, out=np.zeros_like(tp), where=tp + fp > 0)
+    recall = np.divide(tp, tp + fn, out=np.zeros_like(tp), where=tp + fn > 0)
+    f1 = np.divide(2 * tp, 2 * tp + fp + fn, out=np.zeros_like(tp), where=2 * tp + fp + fn > 0)
+    with (directory / "per_class.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["label", "precision", "recall", "f1", "support", "threshold"])
+        for i, label in enumerate(labels):
+            scores = (f"{v:.4f}" for v in (precision[i], recall[i], f1[i]))
+            writer.writerow([label, *scores, int(tp[i] + fn[i]), f"{thresholds[i]:.4f}"])
+    with (directory / "confusion_matrix.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["label", "true_positives", "false_positives", "false_negatives", "true_negatives"])
+        writer.writerows([label, *map(int, row)] for label, row in zip(labels, counts, strict=True))
+    wrong = np.flatnonzero((predicted != (true > 0.5)).any(axis=1))
+    true_sets, predicted_sets = (
+        [[labels[j] for j in np.flatnonzero(row)] for row in rows] for rows in (true > 0.5, predicted)
+    )
+    _write_misclassified(directory / "misclassified.jsonl", wrong, true_sets, predicted_sets, prob, labels, texts)
+
+
+def _write_misclassified(
+    path: Path,
+    wrong: np.ndarray,
+    true: Sequence[Any],
+    predicted: Sequence[Any],
+    prob: np.ndarray,
+    labels: list[str],
+    texts: Iterable[str] | None,
+) -> None:
+    """One JSON record per wrong prediction (indices ``wrong``), in test-split order; ``texts`` is streamed once."""
     stream = iter(texts) if texts is not None else None
     position = 0
     with path.open("w", encoding="utf-8") as handle:
@@ -148,8 +226,8 @@ def _write_misclassified(
             record = {
                 "index": index,
                 "text": text,
-                "true": labels[true[index]],
-                "predicted": labels[pred[index]],
+                "true": true[index],
+                "predicted": predicted[index],
                 "probs": {label: round(float(p), 6) for label, p in zip(labels, prob[index], strict=True)},
             }
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
@@ -219,7 +297,7 @@ def collect_predictions(
                     logits = model(batch["token_ids"].to(device), batch["lengths"].to(device))
             else:
                 logits = model(batch["token_ids"].to(device), batch["lengths"].to(device))
-            probs[batch["index"].numpy()] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+            probs[batch["index"].numpy()] = model.probabilities(logits).cpu().numpy()
     finally:
         model.to(original).train(was_training)
-    return np.asarray(dataset.labels, dtype=np.int64), probs
+    return np.asarray(dataset.labels), probs
