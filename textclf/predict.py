@@ -124,7 +124,7 @@ class OutputFormat:
             record["text"] = text
             if limits is not None:
                 above = [self.labels[i] for i in ranked if row[i] >= limits[i]]
-                label = label if above else None
+                label = above[0] if above else None  # the most probable label that passes its threshold
                 record["label"], record["labels"] = label, above
             else:
                 record["label"] = label
