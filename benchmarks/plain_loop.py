@@ -42,11 +42,11 @@ class PlainBiLSTM(nn.Module):
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         x = self.embedding_dropout(self.embedding(ids))  # (batch, seq, dim)
         if self.packed:
-            packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+            packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
             states, _ = pad_packed_sequence(self.lstm(packed)[0], batch_first=True, total_length=ids.size(1))
         else:  # padded call: fast, but the backward direction reads the padding first (inexact)
             states, _ = self.lstm(x)
-        mask = torch.arange(ids.size(1))[None, :] < lengths[:, None]  # (batch, seq)
+        mask = torch.arange(ids.size(1), device=ids.device)[None, :] < lengths[:, None]  # (batch, seq)
         pooled = states.masked_fill(~mask[..., None], float("-inf")).max(dim=1).values  # (batch, 2 * hidden)
         return self.head(self.dropout(pooled))
 
