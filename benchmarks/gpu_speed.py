@@ -73,6 +73,7 @@ def recipe_run(args: argparse.Namespace) -> tuple[TextclfCLI, list[list[int]], f
             "--trainer.enable_model_summary=false",
         ],
         run=False,
+        save_config_callback=None,
     )
     loader = cli.datamodule.train_dataloader()
     loader.batch_sampler.set_epoch(0)  # type: ignore[union-attr]  (the order Lightning's epoch 0 will see)

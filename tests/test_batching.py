@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from textclf.data.batching import BucketBatchSampler, TokenIdsDataset, collate_batch
+from textclf.errors import TextclfError
 
 SEQUENCES = [[5, 6, 7], [8], [9, 10], [11, 12, 13, 14]]
 
@@ -107,6 +108,19 @@ def test_epochs_differ_but_are_reproducible():
     assert order(0, 0) != order(1, 0)
 
 
+def test_lightning_sets_the_epoch_of_a_loader_with_the_sampler():
+    from lightning.fabric.utilities.data import _set_sampler_epoch  # what Lightning's loops call every epoch
+
+    dataset = TokenIdsDataset.from_lists([[1] * n for n in _lengths(64)])
+    sampler = BucketBatchSampler(dataset.lengths, 8, bucket_size=2, seed=1)
+    loader = torch.utils.data.DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_batch)
+    orders = []
+    for epoch in range(2):
+        _set_sampler_epoch(loader, epoch)
+        orders.append([batch["index"].tolist() for batch in loader])
+    assert sampler.epoch == 1 and orders[0] != orders[1]
+
+
 def test_without_shuffle_the_order_ignores_the_epoch():
     sampler = BucketBatchSampler(_lengths(30), batch_size=4, shuffle=False)
     first = list(sampler)
@@ -122,9 +136,8 @@ def test_len_equals_batches_yielded(n, num_replicas):
         [1, 4, 10], [1, 3, 100], [False, True], [True, False]
     ):
         combo = f"{batch_size=} {bucket_size=} {drop_last=} {shuffle=}"
-        counts = []
-        for rank in range(num_replicas):
-            sampler = BucketBatchSampler(
+        samplers = [
+            BucketBatchSampler(
                 lengths,
                 batch_size,
                 shuffle=shuffle,
@@ -133,12 +146,23 @@ def test_len_equals_batches_yielded(n, num_replicas):
                 num_replicas=num_replicas,
                 rank=rank,
             )
-            batches = list(sampler)
+            for rank in range(num_replicas)
+        ]
+        kept = sum(len(b) for b in BucketBatchSampler(lengths, batch_size, shuffle=False, drop_last=drop_last))
+        if not shuffle and 0 < kept < num_replicas:
+            with pytest.raises(TextclfError, match=f"cannot evaluate {kept} texts on {num_replicas} ranks"):
+                list(samplers[0])
+            continue
+        per_rank = [list(sampler) for sampler in samplers]
+        for rank, (sampler, batches) in enumerate(zip(samplers, per_rank, strict=True)):
             assert len(sampler) == len(batches), f"{combo} {rank=}"
-            if drop_last:
+            if drop_last and (shuffle or num_replicas == 1):
                 assert all(len(b) == batch_size for b in batches), combo
-            counts.append(len(batches))
-        assert len(set(counts)) == 1, f"{combo}: every rank must get the same number of batches (or DDP hangs)"
+        counts = [len(batches) for batches in per_rank]
+        if shuffle:
+            assert len(set(counts)) == 1, f"{combo}: every rank must get the same number of batches (or DDP hangs)"
+        elif any(counts):
+            assert min(counts) >= 1 and max(counts) - min(counts) <= 1, f"{combo}: {counts}"
 
 
 def _rank_batches(lengths, num_replicas, **kwargs):
@@ -146,6 +170,10 @@ def _rank_batches(lengths, num_replicas, **kwargs):
         [tuple(b) for b in BucketBatchSampler(lengths, num_replicas=num_replicas, rank=rank, **kwargs)]
         for rank in range(num_replicas)
     ]
+
+
+def _flat(per_rank):
+    return [i for batches in per_rank for b in batches for i in b]
 
 
 @pytest.mark.parametrize("shuffle", [True, False])
@@ -159,12 +187,46 @@ def test_ddp_ranks_are_disjoint_when_batches_divide_evenly(shuffle):
     assert set.union(*indices) == set(range(96))
 
 
-@pytest.mark.parametrize("shuffle", [True, False])
-def test_ddp_uneven_split_covers_everything_with_equal_counts(shuffle):
-    lengths = _lengths(50)  # 7 batches of 8 over 4 ranks: padded to 8 by repeating one
-    per_rank = _rank_batches(lengths, 4, batch_size=8, shuffle=shuffle, seed=4)
-    assert [len(batches) for batches in per_rank] == [2, 2, 2, 2]
-    assert {i for batches in per_rank for b in batches for i in b} == set(range(50))
+@pytest.mark.parametrize("n", [50, 57, 101])
+def test_ddp_training_shards_are_disjoint_with_equal_counts_when_batches_do_not_divide(n):
+    # 50 texts in batches of 8: 7 batches over 4 ranks -> the largest batch is halved to make 8
+    for epoch in range(3):
+        per_rank = []
+        for rank in range(4):
+            sampler = BucketBatchSampler(_lengths(n), 8, bucket_size=2, seed=4, num_replicas=4, rank=rank)
+            sampler.set_epoch(epoch)
+            per_rank.append([tuple(b) for b in sampler])
+        assert len({len(batches) for batches in per_rank}) == 1
+        assert sorted(_flat(per_rank)) == list(range(n)), "every text exactly once per epoch, on one rank"
+        assert max(len(b) for batches in per_rank for b in batches) <= 8
+
+
+def test_ddp_training_with_drop_last_drops_the_surplus_batches():
+    per_rank = _rank_batches(_lengths(56), 4, batch_size=8, drop_last=True, seed=4)  # 7 full batches, 4 ranks
+    assert [len(batches) for batches in per_rank] == [1, 1, 1, 1]
+    flat = _flat(per_rank)
+    assert len(flat) == len(set(flat)) == 32
+
+
+def test_ddp_evaluation_sees_every_text_exactly_once_with_unequal_counts():
+    lengths = _lengths(50)  # 7 batches of 8 over 4 ranks: 2, 2, 2, 1 batches, nothing repeated
+    per_rank = _rank_batches(lengths, 4, batch_size=8, shuffle=False)
+    assert [len(batches) for batches in per_rank] == [2, 2, 2, 1]
+    assert sorted(_flat(per_rank)) == list(range(50))
+    single = [tuple(b) for b in BucketBatchSampler(lengths, 8, shuffle=False)]
+    assert sorted(b for batches in per_rank for b in batches) == sorted(single), "the same batches as one process"
+
+
+def test_ddp_evaluation_gives_every_rank_a_batch_when_there_are_fewer_batches_than_ranks():
+    per_rank = _rank_batches(_lengths(10), 4, batch_size=8, shuffle=False)  # 2 batches, 4 ranks
+    assert all(len(batches) == 1 for batches in per_rank)
+    assert sorted(_flat(per_rank)) == list(range(10))
+
+
+def test_ddp_evaluation_of_fewer_texts_than_ranks_is_a_clear_error():
+    sampler = BucketBatchSampler(_lengths(3), 8, shuffle=False, num_replicas=4, rank=3)
+    with pytest.raises(TextclfError, match="cannot evaluate 3 texts on 4 ranks"):
+        list(sampler)
 
 
 def test_ddp_all_ranks_agree_on_the_epoch_order():
@@ -184,6 +246,7 @@ def test_ddp_all_ranks_agree_on_the_epoch_order():
     assert {i for batches in epoch1 for b in batches for i in b} == set(range(64))
 
 
-def test_more_ranks_than_batches_still_gives_every_rank_a_batch():
+def test_more_ranks_than_texts_in_training_still_gives_every_rank_a_batch():
     per_rank = _rank_batches(_lengths(3), 8, batch_size=1, seed=0)
     assert all(len(batches) == 1 for batches in per_rank)
+    assert set(_flat(per_rank)) == {0, 1, 2}

@@ -65,6 +65,7 @@ class TextclfCLI(LightningCLI):
             ("labels", "labels"),
             ("tokenizer", "tokenizer"),
             ("embeddings", "pretrained_embeddings"),
+            ("multi_label", "multi_label"),
         ):
             parser.link_arguments("data", f"model.{target}", compute_fn=_attribute(source), apply_on="instantiate")
         # fine-tuning: the data numericalises with the vocabulary of the checkpoint the model starts from
@@ -78,7 +79,7 @@ class TextclfCLI(LightningCLI):
             recipes = config.get("config") or []
             name = "textclf"
             if recipes:
-                recipe = Path(str(recipes[-1]))
+                recipe = _recipe_file([Path(str(path)) for path in recipes])
                 name = f"{recipe.parent.name}/{recipe.stem}" if recipe.parent.name else recipe.stem
             config.trainer.logger = Namespace(
                 class_path="lightning.pytorch.loggers.CSVLogger",
@@ -101,8 +102,8 @@ class TextclfCLI(LightningCLI):
         callback = trainer.checkpoint_callback
         best = getattr(callback, "best_model_path", "") or None
         results = trainer.test(self.model, datamodule=datamodule, ckpt_path=best and "best")
+        run_dir = Path(trainer.log_dir or ".")  # on every rank: under DDP, log_dir is a collective (broadcast)
         if trainer.is_global_zero and results:
-            run_dir = Path(trainer.log_dir or ".")
             summary = {"checkpoint": best, **{k: float(v) for k, v in results[0].items()}}
             (run_dir / "test_metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
             log.info("best checkpoint: %s", best)
@@ -139,8 +140,23 @@ class TextclfCLI(LightningCLI):
         assert isinstance(datamodule, TextDataModule) and isinstance(self.model, TextClassifier)
         y_true, y_prob = collect_predictions(self.model, datamodule.split("test"), datamodule.eval_batch_size, trainer)
         extra = {"checkpoint": checkpoint}
-        write_report(directory, y_true, y_prob, datamodule.labels, datamodule.split_texts("test"), extra)
+        texts = datamodule.split_texts("test")
+        write_report(directory, y_true, y_prob, datamodule.labels, texts, extra, self.model.label_thresholds())
         log.info("evaluation report: %s", directory)
+
+
+def _recipe_file(configs: list[Path]) -> Path:
+    """The last ``-c`` file that sets the data or the model: layers such as recipes/_base/ddp.yaml do not name runs."""
+    import yaml
+
+    for path in reversed(configs):
+        try:
+            content = yaml.safe_load(path.read_text())
+        except (OSError, yaml.YAMLError):
+            continue
+        if isinstance(content, dict) and ("data" in content or "model" in content):
+            return path
+    return configs[-1]
 
 
 def _attribute(name: str) -> Any:

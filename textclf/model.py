@@ -140,6 +140,8 @@ class TextClassifier(L.LightningModule):
         self.register_buffer("loss_weight", self._static_class_weights(), persistent=False)
         self.multi_label = multi_label
         self.tune_thresholds = multi_label and thresholds == "tune"
+        if not multi_label and thresholds != 0.5:
+            log.warning("thresholds=%r is ignored: it applies to multi-label models (data.multi_label)", thresholds)
         if multi_label:  # kept in the state dict, so checkpoints carry tuned thresholds
             self.register_buffer("decision_thresholds", initial_thresholds(thresholds, self.labels))
             self.metrics = nn.ModuleDict({stage: CollectedOutputs() for stage in ("val", "test")})

@@ -18,6 +18,7 @@ from typing import IO, TYPE_CHECKING, Literal, get_args
 
 import numpy as np
 
+from textclf.distributed import builds_here
 from textclf.errors import TextclfError
 
 if TYPE_CHECKING:
@@ -370,6 +371,8 @@ def build_embedding_matrix(
         raise ValueError(f"token_counts has {len(token_counts)} entries but vocab has {len(vocab)}")
     path = resolve_vectors(source)
     base = _cache_path(cache_dir, path, "matrix", seed, payload="\n".join(vocab)) if cache_dir is not None else None
+    if base is not None and not base.with_suffix(".json").exists():  # local rank 0 builds it, the others wait
+        builds_here(base.with_suffix(".json"), "the vectors matrix cache")
     cached = _read_matrix_cache(base, len(vocab)) if base is not None else None
     if cached is None:
         kv = load_keyed_vectors(path)

@@ -8,6 +8,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from textclf.errors import TextclfError
+
 
 class TokenIdsDataset(Dataset[dict[str, torch.Tensor]]):
     """Numericalised texts stored flat: ``ids[offsets[i]:offsets[i+1]]`` are the token ids of text ``i``.
@@ -76,9 +78,17 @@ class BucketBatchSampler(Sampler[list[int]]):
     """Batches of texts of similar length, so little compute goes to padding.
 
     Training: shuffle, cut into chunks of ``batch_size * bucket_size`` texts, sort each chunk by length, cut into
-    batches, shuffle the batches. Evaluation (``shuffle=False``): sort everything by length. Under DDP the batch
-    list is split across ranks: each rank gets disjoint batches and the same number of them (the list is padded
-    by repeating batches from its start when it does not divide evenly).
+    batches, shuffle the batches. Evaluation (``shuffle=False``): sort everything by length.
+
+    Under DDP (``num_replicas > 1``) batch ``i`` of that list goes to rank ``i % num_replicas``, so the ranks get
+    disjoint batches. Training needs the same number of batches on every rank (each step all-reduces the
+    gradients): when the count does not divide evenly, the largest batches are halved until it does (so every
+    text is still trained on exactly once per epoch), or with ``drop_last`` the surplus batches are dropped; only
+    with fewer texts than ranks are batches repeated. Evaluation keeps every text exactly once, so the metrics
+    count each example once: ranks may get one batch more than others (Lightning's evaluation loops hold no
+    per-step collectives), and batches are halved while there are fewer batches than ranks, so that no rank gets
+    none (a rank without batches would skip the epoch-end metric sync and hang the others). Fewer texts than
+    ranks is an error for evaluation.
 
     Args:
         lengths: ``(n,)`` token count of every text.
@@ -117,6 +127,11 @@ class BucketBatchSampler(Sampler[list[int]]):
         """Called by Lightning at the start of every epoch so each epoch has its own order."""
         self.epoch = epoch
 
+    @property
+    def sampler(self) -> BucketBatchSampler:
+        """Itself: Lightning calls ``set_epoch`` on ``loader.batch_sampler.sampler``, not on the batch sampler."""
+        return self
+
     def _all_batches(self) -> list[np.ndarray]:
         if not self.shuffle:
             order = np.argsort(self.lengths, kind="stable")
@@ -138,12 +153,27 @@ class BucketBatchSampler(Sampler[list[int]]):
 
     def _my_batches(self) -> list[np.ndarray]:
         batches = self._all_batches()
-        if self.num_replicas == 1 or not batches:
+        replicas = self.num_replicas
+        if replicas == 1 or not batches:
             return batches
-        per_rank = -(-len(batches) // self.num_replicas)
-        # Repeat batches from the start (cyclically: there may be fewer batches than ranks) to a multiple of the ranks.
-        padded = [batches[i % len(batches)] for i in range(per_rank * self.num_replicas)]
-        return padded[self.rank :: self.num_replicas]
+        if not self.shuffle:
+            if len(batches) < replicas:
+                _halve_largest(batches, replicas - len(batches))
+            if len(batches) < replicas:
+                raise TextclfError(
+                    f"cannot evaluate {sum(len(b) for b in batches)} texts on {replicas} ranks: every rank needs "
+                    "at least one text; use fewer devices"
+                )
+            return batches[self.rank :: replicas]
+        surplus = len(batches) % replicas
+        if surplus and self.drop_last:
+            batches = batches[: len(batches) - surplus]
+        elif surplus:
+            _halve_largest(batches, replicas - surplus)
+            # Fewer texts than ranks: repeat batches from the start (cyclically) to a multiple of the ranks.
+            per_rank = -(-len(batches) // replicas)
+            batches = [batches[i % len(batches)] for i in range(per_rank * replicas)]
+        return batches[self.rank :: replicas]
 
     def __iter__(self) -> Iterator[list[int]]:
         return (batch.tolist() for batch in self._my_batches())
@@ -154,4 +184,24 @@ class BucketBatchSampler(Sampler[list[int]]):
         sizes = [min(chunk, n - start) for start in range(0, n, chunk)]
         rounding = (lambda k: k // self.batch_size) if self.drop_last else (lambda k: -(-k // self.batch_size))
         total = sum(rounding(k) for k in sizes)
-        return -(-total // self.num_replicas)
+        replicas = self.num_replicas
+        if replicas == 1 or total == 0:
+            return total
+        if not self.shuffle:
+            total = max(total, replicas)  # (or an error when iterated, with fewer texts than ranks)
+            return len(range(self.rank, total, replicas))
+        return total // replicas if self.drop_last else -(-total // replicas)
+
+
+def _halve_largest(batches: list[np.ndarray], count: int) -> None:
+    """Split the largest batch in two, in place, ``count`` times (or until every batch holds one text).
+
+    The halves stay side by side; every text stays in exactly one batch; all ranks compute the same split.
+    """
+    for _ in range(count):
+        largest = max(range(len(batches)), key=lambda i: len(batches[i]))  # first of the largest
+        batch = batches[largest]
+        if len(batch) < 2:
+            return
+        half = (len(batch) + 1) // 2
+        batches[largest : largest + 1] = [batch[:half], batch[half:]]
