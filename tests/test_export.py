@@ -19,6 +19,8 @@ from textclf import RNNEncoder, TextClassifier, TextclfError, Tokenizer, Vocabul
 from textclf.cli import main
 from textclf.export import EXPORT_FILES, encode_with_vocab, export_model, load_exported, tokenizer_settings
 
+SINGLE_LABEL_FILES = sorted(set(EXPORT_FILES) - {"thresholds.json"})  # thresholds.json: multi-label models only
+
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "export.md"
 WORDS = ["the", "film", "was", "a", "great", "bad", "plot", "don't", "re-imagining", "café", "who", "?", "!", ","]
 TEXTS = [
@@ -111,8 +113,8 @@ def test_the_exported_files(tmp_path: Path) -> None:
     onnx = pytest.importorskip("onnx")
     model = tiny_model("gru")  # packed in eager mode on CPU ("auto")
     written = export_model(model, tmp_path)
-    assert sorted(p.name for p in written) == sorted(set(EXPORT_FILES) - {"thresholds.json"})  # single-label
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(EXPORT_FILES)  # no staging folder left
+    assert sorted(p.name for p in written) == SINGLE_LABEL_FILES
+    assert sorted(p.name for p in tmp_path.iterdir()) == SINGLE_LABEL_FILES  # no staging folder left
     vocab, labels, settings = read_export(tmp_path)
     assert vocab == model.vocab.tokens and labels == ["neg", "neutral", "pos"]
     assert settings["max_length"] == 12 and settings["lowercase"] is True
@@ -221,7 +223,7 @@ def test_an_existing_export_is_kept_unless_overwrite(
     monkeypatch.setattr(textclf.export, "TOLERANCE", -1.0)  # a failed export, found by the parity check
     message = export_error(capfd, str(checkpoint), str(out), "--overwrite")
     assert "exported model.onnx differs from the eager model" in message
-    assert (out / "model.onnx").read_bytes() == before and sorted(p.name for p in out.iterdir()) == sorted(EXPORT_FILES)
+    assert (out / "model.onnx").read_bytes() == before and sorted(p.name for p in out.iterdir()) == SINGLE_LABEL_FILES
     monkeypatch.undo()
     main(["export", str(checkpoint), str(out), "--format", "torchscript", "--overwrite"])
     assert not (out / "model.onnx").exists() and (out / "model.pt").is_file()  # no stale model from before

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from textclf import FileDataModule, TextclfError
-from textclf.data import base
+from textclf.data import prepare
 from textclf.tokenize import Tokenizer
 
 CLASSES = {
@@ -220,20 +220,20 @@ def test_a_failing_read_leaves_no_partial_cache(tmp_path, train_csv):
 
 
 def test_a_failure_while_writing_leaves_no_partial_cache(tmp_path, train_csv, monkeypatch):
-    real_save = base._save_split
+    real_write = prepare._write_ids
 
-    def fail_on_test(directory, name, *args):
-        if name == "test":
+    def fail_on_test(source, target, *args):
+        if target.name.startswith("test."):
             raise OSError("disk full")
-        return real_save(directory, name, *args)
+        return real_write(source, target, *args)
 
-    monkeypatch.setattr(base, "_save_split", fail_on_test)
+    monkeypatch.setattr(prepare, "_write_ids", fail_on_test)
     with pytest.raises(OSError, match="disk full"):
         module(tmp_path, train_csv).prepare()
     assert not list((tmp_path / "cache").rglob(".tmp-*"))
     assert cache_entries(tmp_path) == []
 
-    monkeypatch.setattr(base, "_save_split", real_save)
+    monkeypatch.setattr(prepare, "_write_ids", real_write)
     assert module(tmp_path, train_csv).labels == ["neg", "neutral", "pos"]
     assert len(cache_entries(tmp_path)) == 1
 

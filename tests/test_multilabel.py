@@ -255,3 +255,18 @@ def test_fine_tuning_a_single_label_model_on_label_sets_trains_a_new_head(tmp_pa
     tuned = TextClassifier.for_data(data)  # encoder and vectors from the checkpoint
     assert tuned.multi_label and tuned.labels == sorted(TOPICS) and tuned.head.out_features == 3
     assert torch.equal(tuned.encoder.state_dict()["rnn.weight_ih_l0"], model.encoder.state_dict()["rnn.weight_ih_l0"])
+
+
+def test_label_lists_without_multi_label_are_an_error_not_a_class(tmp_path: Path) -> None:
+    data = FileDataModule(str(write_jsonl(tmp_path / "t.jsonl")), label_column="labels", cache_dir=str(tmp_path))
+    with pytest.raises(TextclfError, match=r"row 1: column 'labels' holds a list.*set multi_label: true"):
+        data.prepare()
+
+
+def test_a_csv_split_on_another_delimiter_gets_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = write_delimited_csv(tmp_path / "t.csv")  # "|"-joined cells
+    data = FileDataModule(str(path), label_column="labels", multi_label=True, label_delimiter=";",
+                          cache_dir=str(tmp_path))  # fmt: skip
+    with caplog.at_level("WARNING", logger="textclf"):
+        data.prepare()
+    assert "is label_delimiter '|'" in caplog.text

@@ -1,4 +1,4 @@
-"""TextDataModule: read a corpus once, tokenise and numericalise it with ``datasets``, cache it, serve buckets."""
+"""TextDataModule: read a corpus once, tokenise and numericalise it batch by batch, cache it, serve buckets."""
 
 from __future__ import annotations
 
@@ -19,7 +19,9 @@ import torch
 from torch.utils.data import DataLoader
 
 from textclf.data.batching import BucketBatchSampler, TokenIdsDataset, collate_batch
+from textclf.data.prepare import write_splits
 from textclf.data.splits import LabelledSplit, carve_missing_splits, clean_split, encode_labels, label_order
+from textclf.distributed import builds_here
 from textclf.errors import TextclfError
 from textclf.tokenize import Tokenizer, TokenizerMode
 from textclf.vocab import Vocabulary
@@ -48,9 +50,10 @@ class TextDataModule(L.LightningDataModule):
 
     On first use (``prepare_data``, ``setup`` or any of ``vocab``/``labels``/``embeddings``) the raw splits are
     read, cleaned (empty texts dropped with a logged count), missing val/test splits carved from train
-    (stratified, seeded), tokenised and numericalised with ``datasets.map(batched=True)``, and the result is
-    cached under ``cache_dir`` keyed by the data files, tokenizer and vocabulary settings. Later runs load the
-    cache (memory-mapped) and start within seconds.
+    (stratified, seeded), tokenised and numericalised batch by batch (:mod:`textclf.data.prepare`: memory stays
+    flat as the corpus grows; CSV, JSONL and Parquet texts stay on disk), and the result is cached under
+    ``cache_dir`` keyed by the data files, tokenizer and vocabulary settings. Later runs load the cache
+    (memory-mapped) and start within seconds.
 
     Args:
         tokenizer: ``basic`` (lowercase, punctuation split), ``cased`` or ``whitespace``; default ``basic``, or the
@@ -137,6 +140,7 @@ class TextDataModule(L.LightningDataModule):
         self._meta: dict[str, Any] | None = None
         self._datasets: dict[str, TokenIdsDataset] = {}
         self._embeddings: torch.Tensor | None = None
+        self.scratch_dir: Path | None = None  # while preparing: a folder read_splits may fill (removed afterwards)
 
     # ---- what subclasses provide -------------------------------------------------------------------------
 
@@ -298,7 +302,7 @@ class TextDataModule(L.LightningDataModule):
         if self._meta is not None:
             return self._meta
         directory = self._cache_path()
-        if not (directory / "meta.json").exists():
+        if not (directory / "meta.json").exists() and builds_here(directory / "meta.json", "the prepared data"):
             self._build_cache(directory)
         else:
             log.info("using prepared data from %s", directory)
@@ -306,27 +310,20 @@ class TextDataModule(L.LightningDataModule):
         return self._meta
 
     def _build_cache(self, directory: Path) -> None:
-        splits = {name: clean_split(split) for name, split in self.read_splits().items()}
-        splits = carve_missing_splits(
-            splits, self.val_fraction, self.test_fraction, self.seed, self.fold, self.num_folds
-        )
-        labels = label_order(splits, self.fixed_labels(), self.multi_label)
-        tokenized = {name: _tokenize(split, self.tokenizer) for name, split in splits.items()}
-        counts: Counter[str] = Counter()
-        for tokens in tokenized["train"]["tokens"]:
-            counts.update(tokens)
-        vocab = self._build_vocabulary(counts)
         directory.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=directory.parent))
+        self.scratch_dir = staging / ".raw"
         try:
-            sizes = {}
-            for name, dataset in tokenized.items():
-                sizes[name] = _save_split(staging, name, dataset, vocab)
-                np.save(staging / f"{name}.labels.npy", encode_labels(splits[name].labels, labels, self.multi_label))
-                if splits[name].meta:
-                    (staging / f"{name}.meta.json").write_text(json.dumps(splits[name].meta))
-            with (staging / "test.texts.jsonl").open("w", encoding="utf-8") as handle:
-                handle.writelines(json.dumps(text, ensure_ascii=False) + "\n" for text in splits["test"].texts)
+            splits = {name: clean_split(split) for name, split in self.read_splits().items()}
+            splits = carve_missing_splits(
+                splits, self.val_fraction, self.test_fraction, self.seed, self.fold, self.num_folds
+            )
+            labels = label_order(splits, self.fixed_labels(), self.multi_label)
+            vocab, counts, sizes = write_splits(staging, splits, self.tokenizer, self._build_vocabulary)
+            for name, split in splits.items():
+                np.save(staging / f"{name}.labels.npy", encode_labels(split.labels, labels, self.multi_label))
+                if split.meta:
+                    (staging / f"{name}.meta.json").write_text(json.dumps(split.meta))
             train = encode_labels(splits["train"].labels, labels, self.multi_label)
             per_label = train.sum(axis=0) if self.multi_label else np.bincount(train, minlength=len(labels))
             meta = {
@@ -339,6 +336,7 @@ class TextDataModule(L.LightningDataModule):
                 "sizes": sizes,
             }
             (staging / "meta.json").write_text(json.dumps(meta))
+            shutil.rmtree(self.scratch_dir, ignore_errors=True)
             try:
                 staging.rename(directory)
             except OSError:  # another process finished the same cache first
@@ -346,6 +344,8 @@ class TextDataModule(L.LightningDataModule):
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
+        finally:
+            self.scratch_dir = None
         log.info(
             "prepared %s: %s examples, %d classes, vocabulary of %d -> %s",
             type(self).__name__,
@@ -376,40 +376,3 @@ class TextDataModule(L.LightningDataModule):
         from textclf.finetune import finetuning_vocabulary
 
         return finetuning_vocabulary(self._init_vocab, own, self.extend_vocab, str(self.init_vocab_from))
-
-
-def _tokenize(split: LabelledSplit, tokenizer: Tokenizer) -> Any:
-    """A ``datasets.Dataset`` with column ``tokens``, tokenised in batches."""
-    import datasets
-
-    datasets.disable_progress_bars()
-    dataset = datasets.Dataset.from_dict({"text": split.texts})
-    return dataset.map(
-        lambda batch: {"tokens": tokenizer.batch(batch["text"])},
-        batched=True,
-        remove_columns=["text"],
-        keep_in_memory=True,
-    )
-
-
-def _save_split(directory: Path, name: str, dataset: Any, vocab: Vocabulary) -> int:
-    """Numericalise with ``datasets.map`` and write flat ``ids``/``offsets`` arrays; returns the size."""
-    import pyarrow as pa
-
-    encoded = dataset.map(
-        lambda batch: {
-            "token_ids": [vocab.encode(tokens) for tokens in batch["tokens"]],
-        },
-        batched=True,
-        remove_columns=["tokens"],
-        keep_in_memory=True,
-        features=None,
-    )
-    column = encoded.data.column("token_ids").combine_chunks()
-    if isinstance(column, pa.ChunkedArray):  # pragma: no cover - older pyarrow
-        column = column.chunk(0)
-    offsets = np.asarray(column.offsets, dtype=np.int64)
-    ids = np.asarray(column.flatten(), dtype=np.int32)
-    np.save(directory / f"{name}.ids.npy", ids)
-    np.save(directory / f"{name}.offsets.npy", offsets - offsets[0])
-    return len(offsets) - 1

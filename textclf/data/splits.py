@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,11 +14,46 @@ from textclf.errors import TextclfError
 log = logging.getLogger(__name__)
 
 
+class TextStream:
+    """Texts that stay on disk: every iteration reads them again, batch by batch, so they never all sit in memory.
+
+    Args:
+        read: a fresh iterator over batches (lists) of every text of the source, in order.
+        size: the number of texts ``read`` yields.
+        index: the positions kept (sorted, unique), or None for all.
+    """
+
+    def __init__(self, read: Callable[[], Iterator[list[str]]], size: int, index: np.ndarray | None = None) -> None:
+        self.read = read
+        self.size = size
+        self.index = index
+
+    def __len__(self) -> int:
+        return self.size if self.index is None else len(self.index)
+
+    def __iter__(self) -> Iterator[str]:
+        start = 0
+        for batch in self.read():
+            if self.index is None:
+                yield from batch
+            else:
+                first, last = np.searchsorted(self.index, [start, start + len(batch)])
+                yield from (batch[i - start] for i in self.index[first:last])
+            start += len(batch)
+
+    def take(self, index: np.ndarray) -> TextStream:
+        """The texts at ``index`` (sorted positions in this stream)."""
+        index = np.asarray(index, dtype=np.int64)
+        if np.any(np.diff(index) <= 0):
+            raise ValueError("a TextStream is read in order: take() needs sorted, unique positions")
+        return TextStream(self.read, self.size, index if self.index is None else self.index[index])
+
+
 @dataclass
 class LabelledSplit:
     """Texts and their labels as read from one source (a file name, for messages)."""
 
-    texts: list[str]
+    texts: list[str] | TextStream  # a TextStream for corpora read from disk batch by batch
     labels: list[Any]  # a label name per text; for multi-label data, a list of label names per text
     source: str
     rows: list[int] | None = None  # 1-based row of each example in its source; None: its position
@@ -36,7 +72,8 @@ class LabelledSplit:
 
     def subset(self, index: np.ndarray, source: str) -> LabelledSplit:
         """The examples at ``index``."""
-        texts, labels = [self.texts[i] for i in index], [self.labels[i] for i in index]
+        texts = self.texts.take(index) if isinstance(self.texts, TextStream) else [self.texts[i] for i in index]
+        labels = [self.labels[i] for i in index]
         meta = {name: [values[i] for i in index] for name, values in self.meta.items()}
         return LabelledSplit(texts, labels, source, [self.row(i) for i in index], meta)
 

@@ -1,0 +1,112 @@
+"""Tokenise and numericalise the splits in bounded memory: texts are read, tokenised and written batch by batch.
+
+One pass over every split tokenises its texts, gives each new word a provisional id and appends the provisional
+ids to a file beside the cache, counting the training words as it goes. Once the vocabulary is built from those
+counts, a second pass maps the provisional ids to vocabulary ids, chunk by chunk, into the ``{split}.ids.npy``
+files. Memory holds one batch of texts, the words seen and per-text lengths, never the corpus or its tokens.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack
+from itertools import islice
+from pathlib import Path
+
+import numpy as np
+
+from textclf.data.splits import LabelledSplit
+from textclf.tokenize import Tokenizer
+from textclf.vocab import Vocabulary
+
+BATCH = 1000  # texts tokenised at a time
+CHUNK = 1 << 22  # ids remapped at a time
+
+
+def write_splits(
+    directory: Path,
+    splits: dict[str, LabelledSplit],
+    tokenizer: Tokenizer,
+    build_vocabulary: Callable[[Counter[str]], Vocabulary],
+) -> tuple[Vocabulary, Counter[str], dict[str, int]]:
+    """Write ``{split}.ids.npy``/``{split}.offsets.npy`` for every split and ``test.texts.jsonl``.
+
+    Returns the vocabulary (``build_vocabulary`` of the training word counts), those counts, and the split sizes.
+    Ids are int32, offsets int64 ``(n + 1,)`` from 0; an empty text is ``[<unk>]``, as :meth:`Vocabulary.encode`.
+    """
+    words: dict[str, int] = {}  # word -> provisional id, from 1; 0 stands for the <unk> of a text without words
+    lengths: dict[str, np.ndarray] = {}
+    seen: dict[str, np.ndarray] = {}  # occurrences of every provisional id
+    for name, split in splits.items():
+        keep_texts = directory / "test.texts.jsonl" if name == "test" else None  # for the evaluation report
+        out = directory / f"{name}.words.tmp"
+        lengths[name], seen[name] = _tokenize(split.texts, tokenizer, words, out, keep_texts)
+    counts = Counter({word: int(n) for word, n in zip(words, seen["train"][1:], strict=False) if n > 0})
+    vocab = build_vocabulary(counts)
+    remap = np.fromiter((vocab.index.get(word, vocab.unk_index) for word in words), np.int32, len(words))
+    remap = np.concatenate([np.array([vocab.unk_index], dtype=np.int32), remap])
+    for name, sizes in lengths.items():
+        _write_ids(directory / f"{name}.words.tmp", directory / f"{name}.ids.npy", remap, int(sizes.sum()))
+        offsets = np.zeros(len(sizes) + 1, dtype=np.int64)
+        np.cumsum(sizes, out=offsets[1:])
+        np.save(directory / f"{name}.offsets.npy", offsets)
+    return vocab, counts, {name: len(sizes) for name, sizes in lengths.items()}
+
+
+def _tokenize(
+    texts: Iterable[str], tokenizer: Tokenizer, words: dict[str, int], out: Path, keep_texts: Path | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Append the provisional ids of ``texts`` to ``out`` (adding new words to ``words``), batch by batch.
+
+    Returns each text's length ``(n,)`` and how often each provisional id occurs ``(len(words) + 1,)``.
+    """
+    parts, counts = [], np.zeros(1, dtype=np.int64)
+    with ExitStack() as files:
+        ids_file = files.enter_context(out.open("wb"))
+        texts_file = files.enter_context(keep_texts.open("w", encoding="utf-8")) if keep_texts else None
+        for batch in _batches(texts, BATCH):
+            ids, sizes = _provisional_ids(tokenizer.batch(batch), words)
+            ids.tofile(ids_file)
+            parts.append(sizes)
+            counts = _add(counts, np.bincount(ids, minlength=len(words) + 1))
+            if texts_file is not None:
+                texts_file.writelines(json.dumps(text, ensure_ascii=False) + "\n" for text in batch)
+    return (np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)), counts
+
+
+def _batches(texts: Iterable[str], size: int) -> Iterator[list[str]]:
+    iterator = iter(texts)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+def _provisional_ids(token_lists: list[list[str]], words: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
+    """The provisional ids of a batch, flat ``(total,)`` int32, and each text's length ``(batch,)`` int64."""
+    flat: list[int] = []
+    lengths = np.empty(len(token_lists), dtype=np.int64)
+    for i, tokens in enumerate(token_lists):
+        for token in tokens:
+            flat.append(words.setdefault(token, len(words) + 1))
+        if not tokens:
+            flat.append(0)
+        lengths[i] = max(len(tokens), 1)
+    return np.asarray(flat, dtype=np.int32), lengths
+
+
+def _add(total: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    if len(counts) > len(total):
+        total = np.concatenate([total, np.zeros(len(counts) - len(total), dtype=np.int64)])
+    total[: len(counts)] += counts
+    return total
+
+
+def _write_ids(source: Path, target: Path, remap: np.ndarray, total: int) -> None:
+    """``remap[provisional ids]`` as an int32 ``.npy`` file (byte for byte what ``np.save`` writes), chunk by chunk."""
+    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.int32)), "fortran_order": False, "shape": (total,)}
+    with source.open("rb") as handle, target.open("wb") as out:
+        np.lib.format.write_array_header_1_0(out, header)
+        while (chunk := np.fromfile(handle, dtype=np.int32, count=CHUNK)).size:
+            remap[chunk].tofile(out)
+    source.unlink()
