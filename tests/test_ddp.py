@@ -47,6 +47,9 @@ trainer:
 
 def _run(command: list[str], cwd: Path) -> None:
     env = dict(os.environ, OMP_NUM_THREADS="1", TEXTCLF_CACHE=str(cwd.parent / "cache"))
+    for name in ("TEXTCLF_DATA", "TEXTCLF_VECTORS"):  # CI gives them relative (../shared/...); cwd is elsewhere
+        if env.get(name):
+            env[name] = str(Path(env[name]).resolve())
     # the package under test, and tests/ for ddp_callbacks (imported by every DDP process)
     paths = [str(Path(textclf.__file__).resolve().parents[1]), str(TESTS), env.get("PYTHONPATH", "")]
     env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
