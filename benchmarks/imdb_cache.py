@@ -23,7 +23,7 @@ from pathlib import Path
 import lightning as L
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from report import command, machine, update_section
+from report import command, machine, short_run_overrides, update_section
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = "recipes/imdb/bilstm_max.yaml"
@@ -46,13 +46,7 @@ def fit_arguments(batches: int, eval_batches: int, root_dir: str) -> list[str]:
         "fit",
         "-c",
         RECIPE,
-        "--trainer.max_epochs=1",
-        f"--trainer.limit_train_batches={batches}",
-        f"--trainer.limit_val_batches={eval_batches}",
-        f"--trainer.limit_test_batches={eval_batches}",
-        "--trainer.enable_progress_bar=false",
-        "--trainer.enable_model_summary=false",
-        f"--trainer.default_root_dir={root_dir}",
+        *short_run_overrides(batches, eval_batches, root_dir),
         "--trainer.callbacks+=__main__.FirstStepTimer",
     ]
 

@@ -26,6 +26,19 @@ def command() -> str:
     return "python " + " ".join(shlex.quote(a) for a in sys.argv)
 
 
+def short_run_overrides(batches: int, eval_batches: int, root_dir: object) -> list[str]:
+    """``textclf fit`` options for a bounded run: one epoch of ``batches`` steps, ``eval_batches`` eval batches."""
+    return [
+        "--trainer.max_epochs=1",
+        f"--trainer.limit_train_batches={batches}",
+        f"--trainer.limit_val_batches={eval_batches}",
+        f"--trainer.limit_test_batches={eval_batches}",
+        "--trainer.enable_progress_bar=false",
+        "--trainer.enable_model_summary=false",
+        f"--trainer.default_root_dir={root_dir}",
+    ]
+
+
 def update_section(name: str, markdown: str, path: Path = BENCHMARKS_MD) -> None:
     """Replace (or append) the section ``name`` of ``path`` (default docs/benchmarks.md) with ``markdown``."""
     start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"

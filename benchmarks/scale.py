@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from report import command, machine, update_section
+from report import command, machine, short_run_overrides, update_section
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = "recipes/custom/csv.yaml"
@@ -75,13 +75,7 @@ def fit_arguments(train: Path, val: Path, test: Path, batches: int, eval_batches
         f"--data.init_args.train={train}",
         f"--data.init_args.val={val}",
         f"--data.init_args.test={test}",
-        "--trainer.max_epochs=1",
-        f"--trainer.limit_train_batches={batches}",
-        f"--trainer.limit_val_batches={eval_batches}",
-        f"--trainer.limit_test_batches={eval_batches}",
-        "--trainer.enable_progress_bar=false",
-        "--trainer.enable_model_summary=false",
-        f"--trainer.default_root_dir={root_dir}",
+        *short_run_overrides(batches, eval_batches, root_dir),
     ]
 
 
