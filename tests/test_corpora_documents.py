@@ -33,6 +33,7 @@ from textclf.data.corpora.documents import (
     YelpFull,
     YelpPolarity,
 )
+from textclf.data.splits import TextStream
 
 ZHANG = [AGNews, YelpPolarity, YelpFull, DBpedia14, YahooAnswers, AmazonPolarity, AmazonFull]
 # (train, test) of the original releases
@@ -145,7 +146,7 @@ def test_zhang_sets_read_their_csvs(cls: type, tmp_path: Path) -> None:
         2: f'The "test" title 0\n{POSITIVE[0]} second field 1',
         3: f'The "test" title 0\n{POSITIVE[0]} an answer',  # the empty question content is skipped
     }[len(cls.fields)]
-    assert splits["test"].texts[0] == expected
+    assert next(iter(splits["test"].texts)) == expected  # the texts stream from the file (a TextStream)
 
 
 def test_zhang_csv_quoting_and_preparation(tmp_path: Path) -> None:
@@ -156,7 +157,9 @@ def test_zhang_csv_quoting_and_preparation(tmp_path: Path) -> None:
     write_class_csv(tmp_path / "ag" / "test.csv", [["2", "a title", "a description"]])
     corpus = AGNews(data_dir=str(tmp_path / "ag"), cache_dir=str(tmp_path / "cache"))
     train = corpus.read_splits()["train"]
-    assert train.texts[0] == 'Wall St. "Bears", again line one\nline two\nthree' and train.labels[0] == "Business"
+    assert isinstance(train.texts, TextStream)  # only the labels are held: Amazon's train.csv is 1.5 GB
+    assert next(iter(train.texts)) == 'Wall St. "Bears", again line one\nline two\nthree'
+    assert train.labels[0] == "Business"
     meta = corpus.prepare()
     assert meta["labels"] == ["World", "Sports", "Business", "Sci/Tech"]
     assert (meta["sizes"]["train"] + meta["sizes"]["val"], meta["sizes"]["test"]) == (17, 1)
@@ -197,7 +200,7 @@ def test_zhang_csv_that_is_not_utf8_falls_back_with_a_warning(tmp_path: Path, ca
     (tmp_path / "test.csv").write_bytes(b'"2","caf\xe9 \x93great\x94"\n')
     with caplog.at_level(logging.WARNING):
         test = YelpPolarity(data_dir=str(tmp_path)).read_splits()["test"]
-    assert test.texts == ["caf\u00e9 \u201cgreat\u201d"] and test.labels == ["positive"]
+    assert list(test.texts) == ["caf\u00e9 \u201cgreat\u201d"] and test.labels == ["positive"]
     assert "is not utf-8-sig" in caplog.text and "reading it as cp1252" in caplog.text
 
 

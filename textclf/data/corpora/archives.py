@@ -12,13 +12,15 @@ import logging
 import re
 import tarfile
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
+from functools import partial
+from itertools import islice
 from pathlib import Path
 from typing import Any, ClassVar
 
 from textclf.data.public import PublicCorpus
-from textclf.data.splits import LabelledSplit
+from textclf.data.splits import LabelledSplit, TextStream
 from textclf.errors import TextclfError
 
 log = logging.getLogger(__name__)
@@ -81,8 +83,9 @@ def read_class_csv(path: Path, fields: Sequence[str], label_names: Sequence[str]
     r"""A ``train.csv``/``test.csv`` of Zhang et al. (2015): ``class index (1..K), field, ...`` rows, no header.
 
     RFC 4180 quoting (``""`` inside quoted fields); the text fields are joined with a space (empty ones skipped) and,
-    with ``clean``, the release's literal ``\n`` escapes become newlines. The file is read row by row; it is
-    UTF-8, else (logged) Windows-1252, else latin-1.
+    with ``clean``, the release's literal ``\n`` escapes become newlines. The file is UTF-8, else (logged)
+    Windows-1252, else latin-1. Only the labels are kept in memory: the texts are a :class:`TextStream` that reads
+    the file again, row by row, whenever they are needed (Amazon's and Yahoo's training files are gigabytes).
 
     Args:
         path: the CSV file.
@@ -97,21 +100,27 @@ def read_class_csv(path: Path, fields: Sequence[str], label_names: Sequence[str]
         raise TextclfError(f"{path}: no such file (expected a CSV of rows: class index, {', '.join(fields)})")
     for number, encoding in enumerate(_FALLBACKS):
         try:
-            texts, labels = _read_rows(path, encoding, fields, label_names, clean)
+            labels = [label for label, _ in _read_rows(path, encoding, fields, label_names, clean)]
         except UnicodeDecodeError as e:
             log.warning("%s is not %s (%s): reading it as %s", path, encoding, e.reason, _FALLBACKS[number + 1])
             continue
-        if not texts:
+        if not labels:
             raise TextclfError(f"{path}: no rows (expected rows: class index, {', '.join(fields)})")
-        return LabelledSplit(texts, labels, str(path))
+        rows = partial(_read_rows, path, encoding, fields, label_names, clean)
+        return LabelledSplit(TextStream(partial(_text_batches, rows), len(labels)), labels, str(path))
     raise AssertionError("latin-1 decodes every byte")  # pragma: no cover
+
+
+def _text_batches(rows: Callable[[], Iterator[tuple[str, str]]], size: int = 1000) -> Iterator[list[str]]:
+    iterator = (text for _, text in rows())
+    while batch := list(islice(iterator, size)):
+        yield batch
 
 
 def _read_rows(
     path: Path, encoding: str, fields: Sequence[str], label_names: Sequence[str], clean: bool
-) -> tuple[list[str], list[str]]:
-    texts: list[str] = []
-    labels: list[str] = []
+) -> Iterator[tuple[str, str]]:
+    """``(label, text)`` of every row, checked (a one-line TextclfError names the line of a malformed row)."""
     columns = 1 + len(fields)
     index_of = {str(k): name for k, name in enumerate(label_names, start=1)}
     expected = f"class index (1..{len(label_names)}), {', '.join(fields)}"
@@ -134,12 +143,10 @@ def _read_rows(
                         f"1..{len(label_names)} (expected rows: {expected})"
                     )
                 text = " ".join(part for part in row[1:] if part)
-                texts.append(text.replace("\\n", "\n") if clean else text)
-                labels.append(label)
+                yield label, (text.replace("\\n", "\n") if clean else text)
         except csv.Error as e:
             message = f"{path}, line {reader.line_num}: malformed CSV ({e}); expected rows: {expected}"
             raise TextclfError(message) from None
-    return texts, labels
 
 
 def check_classes_file(path: Path, label_names: Sequence[str]) -> None:
