@@ -90,12 +90,18 @@ class StsaCorpus(PublicCorpus):
 
     prefix: ClassVar[str]
     hub_splits: ClassVar[dict[str, str]] = {"train": "train", "val": "validation", "test": "test"}
+    SUFFIXES: ClassVar[dict[str, str]] = {"train": "train", "val": "dev", "test": "test"}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """``files`` follow from ``prefix``: ``<prefix>.train``, ``<prefix>.dev``, ``<prefix>.test``."""
+        super().__init_subclass__(**kwargs)
+        cls.files = tuple(f"{cls.prefix}.{suffix}" for suffix in cls.SUFFIXES.values())
 
     def read_files(self, directory: Path) -> dict[str, LabelledSplit]:
         """The three files; integer labels become :attr:`label_names`."""
         pattern = r"^(?P<label>\d+)\s+(?P<text>.*)$"
         splits = {}
-        for split, suffix in (("train", "train"), ("val", "dev"), ("test", "test")):
+        for split, suffix in self.SUFFIXES.items():
             path = directory / f"{self.prefix}.{suffix}"
             texts, labels = read_lines(path, pattern)
             splits[split] = LabelledSplit(texts, index_labels(labels or [], self.label_names, path), str(path))
@@ -112,7 +118,6 @@ class SST2(StsaCorpus):
 
     folder = "sst2"
     prefix = "stsa.binary"
-    files = ("stsa.binary.train", "stsa.binary.dev", "stsa.binary.test")
     label_names: tuple[str, ...] = SENTIMENT
     hub = "SetFit/sst2"
 
@@ -126,7 +131,6 @@ class SST5(StsaCorpus):
 
     folder = "sst5"
     prefix = "stsa.fine"
-    files = ("stsa.fine.train", "stsa.fine.dev", "stsa.fine.test")
     label_names: tuple[str, ...] = SST5_LABELS
     hub = "SetFit/sst5"
 
