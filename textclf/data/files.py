@@ -6,21 +6,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from textclf.data.base import TextDataModule, path_fingerprint
-from textclf.data.readers import (
-    DEFAULT_LINE_PATTERN,
-    MULTI_LABEL_LINE_PATTERN,
-    FileFormat,
-    check_delimiter,
-    detect_format,
-    label_set,
-    read_folder,
-    read_lines,
-    read_table,
-    require_labels,
-    stream_table,
-)
-from textclf.data.splits import LabelledSplit, TextStream
+from textclf.data.base import TextDataModule
+from textclf.data.cache import path_fingerprint
+from textclf.data.readers import DEFAULT_LINE_PATTERN, FileFormat, read_labelled
+from textclf.data.splits import LabelledSplit
 from textclf.errors import TextclfError
 
 
@@ -97,31 +86,17 @@ class FileDataModule(TextDataModule):
         return {name: self._read(self.resolve(path)) for name, path in self.paths.items()}
 
     def _read(self, path: Path) -> LabelledSplit:
-        fmt = detect_format(path) if self.format == "auto" else self.format
-        delimiter = self.label_delimiter if self.multi_label else None
-        texts: list[str] | TextStream
-        if fmt == "folder":
-            if self.multi_label:
-                raise TextclfError(f"{path}: a folder corpus has one label per text; multi_label needs a file")
-            texts, labels = read_folder(path, self.encoding)
-        elif fmt == "lines":
-            fasttext = self.multi_label and self.line_pattern == DEFAULT_LINE_PATTERN
-            texts, labels = read_lines(path, MULTI_LABEL_LINE_PATTERN if fasttext else self.line_pattern, self.encoding)
-            if labels is not None and fasttext:
-                labels = [[item.removeprefix("__label__") for item in group.split()] for group in labels]
-            elif labels is not None and delimiter is not None:
-                labels = [label_set(group, delimiter, path, "label", row) for row, group in enumerate(labels, 1)]
-        elif self.scratch_dir is not None:  # preparing the cache: the texts stay on disk (corpora larger than memory)
-            args = (path, fmt, self.text_column, self.label_column, self.encoding, delimiter)
-            texts, labels = stream_table(*args, scratch=self.scratch_dir)
-        else:
-            texts, labels = read_table(path, fmt, self.text_column, self.label_column, self.encoding, delimiter)
-        if fmt == "lines" and labels is None:
-            raise TextclfError(f"the line pattern {self.line_pattern!r} needs a named group (?P<label>...)")
-        labels = require_labels(path, labels, self.label_column)
-        if delimiter is not None and fmt != "lines":
-            check_delimiter(labels, delimiter, path)
-        return LabelledSplit(texts, labels, str(path))
+        return read_labelled(
+            path,
+            fmt=self.format,
+            text_column=self.text_column,
+            label_column=self.label_column,
+            line_pattern=self.line_pattern,
+            encoding=self.encoding,
+            label_delimiter=self.label_delimiter,
+            multi_label=self.multi_label,
+            scratch=self.scratch_dir,  # preparing the cache: a table's texts stay on disk (larger than memory)
+        )
 
     def fingerprint(self) -> dict[str, Any]:
         """Paths, sizes and modification times of the files, and the reader options."""

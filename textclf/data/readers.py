@@ -1,22 +1,27 @@
-"""Readers for labelled text files: CSV, TSV, JSONL, Parquet, label-first lines, one folder per label.
+"""Readers of text files: CSV, TSV, JSONL, Parquet, label-first lines, one folder per label, plain text.
 
-Every reader returns plain lists ``(texts, labels)`` (labels as strings, None when the file has no labels),
-except :func:`stream_table`, whose texts stay on disk (a :class:`TextStream`) for corpora larger than memory.
-Every problem a user can cause becomes a one-line :class:`TextclfError` naming the file, column or row.
+Labelled files (training, evaluation): :func:`read_labelled`, or the readers below it, which return plain lists
+``(texts, labels)`` (labels as strings, None when the file has no labels), except :func:`stream_table`, whose
+texts stay on disk (a :class:`TextStream`) for corpora larger than memory. Texts to classify (``textclf
+predict``): :func:`iter_records`, which streams them. Both read every format and encoding the same way (the
+encodings: :mod:`textclf.data.encoding`; tables: :mod:`textclf.data.tables`). Every problem a user can cause
+becomes a one-line :class:`TextclfError` naming the file, column, row or line.
 """
 
 from __future__ import annotations
 
-import codecs
-import csv
+import json
 import logging
 import re
-from collections.abc import Callable, Iterable, Iterator
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
-from textclf.data.splits import TextStream
+from textclf.data.encoding import decode, detect_file_encoding, iter_lines
+from textclf.data.splits import LabelledSplit, TextStream
+from textclf.data.tables import arrow_batches, cell_text, check_delimiter, label_set, load_table, table_columns
 from textclf.errors import TextclfError
 
 log = logging.getLogger(__name__)
@@ -30,82 +35,56 @@ Texts = list[str]
 Labels = list[Any] | None  # a str per text; for multi-label data, a list of str per text
 
 
-def detect_format(path: Path) -> str:
+def file_format(path: Path) -> str:
     """The file format from the path: a directory is ``folder``; known suffixes; anything else is ``lines``."""
     if path.is_dir():
         return "folder"
     return _SUFFIX_FORMATS.get(path.suffix.lower(), "lines")
 
 
-def decode(path: Path, encoding: str = "auto") -> str:
-    r"""Read a text file. ``auto`` tries UTF-8, then Windows-1252, then latin-1, and logs the fallback.
+def read_labelled(
+    path: Path,
+    *,
+    fmt: str = "auto",
+    text_column: str = "text",
+    label_column: str = "label",
+    line_pattern: str = DEFAULT_LINE_PATTERN,
+    encoding: str = "auto",
+    label_delimiter: str | None = None,
+    multi_label: bool = False,
+    scratch: Path | None = None,
+) -> LabelledSplit:
+    """One labelled file (or folder) in any format, with :class:`~textclf.data.files.FileDataModule`'s options.
 
-    Old corpora (TREC, MR, Subj) are latin-1 or Windows-1252; MR even holds NEL (0x85) bytes, which is why
-    callers split the result on ``\\n`` only (``str.splitlines`` would break lines at U+0085).
+    With ``multi_label`` the labels are lists: fastText's ``__label__A __label__B text`` lines (default pattern),
+    cells split on ``label_delimiter`` (default ``,``), or list cells (JSONL, Parquet). With ``scratch`` (a folder
+    the caller deletes), the texts of a table stay on disk there (a :class:`TextStream`), for corpora larger than
+    memory.
     """
-    data = path.read_bytes()
-    if encoding == "auto":
-        encoding = detect_encoding(data, path)
-    try:
-        return data.decode(encoding)
-    except UnicodeDecodeError as e:
-        line = data[: e.start].count(b"\n") + 1
-        raise TextclfError(
-            f"{path}: byte {e.start} (line {line}) is not valid {encoding}; set encoding (e.g. latin-1) or use auto"
-        ) from None
-    except LookupError:
-        raise TextclfError(f"{path}: unknown encoding {encoding!r}") from None
-
-
-def detect_encoding(data: bytes, path: Path) -> str:
-    """``utf-8-sig`` when ``data`` is UTF-8 (a BOM is dropped), else ``cp1252``, else ``latin-1`` (logged)."""
-    return _detect(lambda: iter((data,)), path)
-
-
-def detect_file_encoding(path: Path) -> str:
-    """:func:`detect_encoding` of a file, read in 1 MiB chunks (never whole)."""
-    return _detect(partial(_chunks, path), path)
-
-
-def _chunks(path: Path, size: int = 1 << 20) -> Iterator[bytes]:
-    with path.open("rb") as handle:
-        yield from iter(partial(handle.read, size), b"")
-
-
-def _detect(chunks: Callable[[], Iterator[bytes]], path: Path) -> str:
-    error = _first_undecodable(chunks(), "utf-8")
-    if error is None:
-        return "utf-8-sig"
-    fallback = "cp1252" if _first_undecodable(chunks(), "cp1252") is None else "latin-1"
-    line = 1 + sum(chunk[: max(error - start, 0)].count(b"\n") for start, chunk in _offsets(chunks()))
-    log.warning("%s is not UTF-8 (byte %d, line %d): reading it as %s", path, error, line, fallback)
-    return fallback
-
-
-def _offsets(chunks: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
-    start = 0
-    for chunk in chunks:
-        yield start, chunk
-        start += len(chunk)
-
-
-def _first_undecodable(chunks: Iterable[bytes], encoding: str) -> int | None:
-    """The offset of the first byte that is not valid ``encoding``, or None."""
-    decoder = codecs.getincrementaldecoder(encoding)()
-    end = 0
-    for start, chunk in _offsets(chunks):
-        pending = len(decoder.getstate()[0])  # bytes of a character cut by the previous chunk
-        try:
-            decoder.decode(chunk)
-        except UnicodeDecodeError as e:
-            return start - pending + e.start
-        end = start + len(chunk)
-    pending = len(decoder.getstate()[0])
-    try:
-        decoder.decode(b"", final=True)
-    except UnicodeDecodeError as e:  # the file ends inside a character
-        return end - pending + e.start
-    return None
+    fmt = file_format(path) if fmt == "auto" else fmt
+    delimiter = (label_delimiter if label_delimiter is not None else ",") if multi_label else None
+    texts: list[str] | TextStream
+    if fmt == "folder":
+        if multi_label:
+            raise TextclfError(f"{path}: a folder corpus has one label per text; multi_label needs a file")
+        texts, labels = read_folder(path, encoding)
+    elif fmt == "lines":
+        fasttext = multi_label and line_pattern == DEFAULT_LINE_PATTERN
+        texts, labels = read_lines(path, MULTI_LABEL_LINE_PATTERN if fasttext else line_pattern, encoding)
+        if labels is None:
+            raise TextclfError(f"the line pattern {line_pattern!r} needs a named group (?P<label>...)")
+        if fasttext:
+            labels = [[item.removeprefix("__label__") for item in group.split()] for group in labels]
+        elif delimiter is not None:
+            labels = [label_set(group, delimiter, path, "label", row) for row, group in enumerate(labels, 1)]
+    elif scratch is not None:
+        texts, labels = stream_table(path, fmt, text_column, label_column, encoding, delimiter, scratch=scratch)
+    else:
+        texts, labels = read_table(path, fmt, text_column, label_column, encoding, delimiter)
+    labels = require_labels(path, labels, label_column)
+    if delimiter is not None and fmt != "lines":
+        check_delimiter(labels, delimiter, path)
+    return LabelledSplit(texts, labels, str(path))
 
 
 def read_lines(path: Path, pattern: str = DEFAULT_LINE_PATTERN, encoding: str = "auto") -> tuple[Texts, Labels]:
@@ -168,9 +147,9 @@ def read_table(
     With ``label_delimiter`` the labels are multi-label sets: a list cell (JSONL, Parquet) is taken as it is, a
     string cell is split on the delimiter; an empty cell or list is a text with no labels.
     """
-    table = _load_table(path, fmt, encoding)
+    table = load_table(path, fmt, encoding)
     _require_column(path, table.column_names, text_column)
-    texts = [_cell(value, path, text_column, row) for row, value in enumerate(table[text_column], start=1)]
+    texts = [cell_text(value, path, text_column, row) for row, value in enumerate(table[text_column], start=1)]
     has_labels = label_column is not None and label_column in table.column_names
     cells = table[label_column] if has_labels else []
     return texts, _labels(path, table.column_names, label_column, cells, label_delimiter)
@@ -191,52 +170,15 @@ def stream_table(
     ``datasets`` writes the table as Arrow files under ``scratch`` (deleting them is the caller's job); the texts
     are a :class:`TextStream` that reads them back batch by batch (plain reads: no memory map fills up).
     """
-    table = _load_table(path, fmt, encoding, cache_dir=scratch)
+    table = load_table(path, fmt, encoding, cache_dir=scratch)
     files, columns, size = [Path(f["filename"]) for f in table.cache_files], table.column_names, len(table)
     del table
     _require_column(path, columns, text_column)
     texts = TextStream(partial(_text_batches, files, text_column, path), size)
     cells: Iterable[Any] = ()
     if label_column is not None and label_column in columns:
-        cells = (cell for batch in _arrow_batches(files, label_column) for cell in batch)
+        cells = (cell for (batch,) in arrow_batches(files, [label_column]) for cell in batch)
     return texts, _labels(path, columns, label_column, cells, label_delimiter)
-
-
-def _load_table(path: Path, fmt: str, encoding: str, cache_dir: Path | None = None) -> Any:
-    """A ``datasets.Dataset`` of the file: in memory, or memory-mapped from Arrow files under ``cache_dir``."""
-    import datasets
-
-    datasets.disable_progress_bars()
-    verbosity = datasets.logging.get_verbosity()
-    datasets.logging.set_verbosity(datasets.logging.CRITICAL)  # its "Failed to read file" would precede our error
-    where: dict[str, Any] = {"keep_in_memory": True} if cache_dir is None else {"cache_dir": str(cache_dir)}
-    try:
-        if fmt in ("csv", "tsv"):
-            enc = encoding if encoding != "auto" else detect_file_encoding(path)
-            options: dict[str, Any] = {"sep": "\t"} if fmt == "tsv" else {}
-            if fmt == "tsv":
-                options["quoting"] = csv.QUOTE_NONE
-            # Every column is read as a string: ``datasets`` takes column types from ``features`` (pandas would
-            # turn "007" into 7, and fail when a later 10,000-row chunk of a numeric-looking column has a word).
-            # The names come from pandas itself, so they match ("Unnamed: 0", de-duplicated names).
-            import pandas as pd
-
-            header = pd.read_csv(path, nrows=0, encoding=enc, **options).columns
-            features = datasets.Features({str(name): datasets.Value("string") for name in header})
-            return datasets.Dataset.from_csv(
-                str(path), encoding=enc, keep_default_na=False, features=features, **where, **options
-            )
-        if fmt == "jsonl":
-            return datasets.Dataset.from_json(str(path), **where)
-        if fmt == "parquet":
-            return datasets.Dataset.from_parquet(str(path), **where)
-        raise TextclfError(f"{path}: unknown table format {fmt!r}")
-    except TextclfError:
-        raise
-    except Exception as e:
-        raise TextclfError(f"{path}: could not read as {fmt.upper()}: {_root_cause(e)}") from None
-    finally:
-        datasets.logging.set_verbosity(verbosity)
 
 
 def _require_column(path: Path, columns: list[str], text_column: str) -> None:
@@ -254,45 +196,20 @@ def _labels(
         return None
     if label_delimiter is not None:
         return [label_set(value, label_delimiter, path, label_column, row) for row, value in enumerate(cells, 1)]
-    labels = [_cell(value, path, label_column, row) for row, value in enumerate(cells, start=1)]
+    labels = [cell_text(value, path, label_column, row) for row, value in enumerate(cells, start=1)]
     blank = next((row for row, label in enumerate(labels, start=1) if not label.strip()), None)
     if blank is not None:  # a missing CSV cell reads as "", which would otherwise become a class of its own
         raise TextclfError(f"{path}, row {blank}: column {label_column!r} is empty")
     return labels
 
 
-def _arrow_batches(files: list[Path], column: str) -> Iterator[list[Any]]:
-    """The cells of ``column``, batch by batch, from Arrow stream files (as ``datasets`` writes them)."""
-    import pyarrow as pa
-
-    for file in files:
-        with pa.OSFile(str(file)) as handle:
-            for batch in pa.ipc.open_stream(handle):
-                yield batch.column(column).to_pylist()
-
-
 def _text_batches(files: list[Path], column: str, path: Path) -> Iterator[list[str]]:
     row = 1
-    for cells in _arrow_batches(files, column):
-        yield [cell if isinstance(cell, str) else _cell(cell, path, column, row + i) for i, cell in enumerate(cells)]
+    for (cells,) in arrow_batches(files, [column]):
+        yield [
+            cell if isinstance(cell, str) else cell_text(cell, path, column, row + i) for i, cell in enumerate(cells)
+        ]
         row += len(cells)
-
-
-def check_delimiter(labels: list[Any], delimiter: str, path: Path) -> None:
-    """Warn when multi-label cells look split on another separator (``bug;account`` read as one label)."""
-    names = {label for members in labels for label in members}
-    for other in (",", ";", "|", "/", " "):
-        joined = sorted(name for name in names if other != delimiter and other in name)
-        if len(joined) >= 2:
-            log.warning(
-                "%s: labels such as %r contain %r: is label_delimiter %r (it is %r)?",
-                path,
-                joined[0],
-                other,
-                other,
-                delimiter,
-            )
-            return
 
 
 def require_labels(path: Path, labels: Labels, label_column: str) -> list[str]:
@@ -302,31 +219,87 @@ def require_labels(path: Path, labels: Labels, label_column: str) -> list[str]:
     return labels
 
 
-def label_set(value: Any, delimiter: str, path: Path, column: str, row: int) -> list[str]:
-    """The labels of one multi-label cell: a list as it is, a string split on ``delimiter``; blanks dropped."""
-    if value is None:
-        return []
-    if isinstance(value, list | tuple):
-        items = [_cell(item, path, column, row) for item in value]
-    elif isinstance(value, dict):
-        raise TextclfError(f"{path}, row {row}: column {column!r} holds an object; give a list of labels")
+# ---- texts to classify: predict and evaluate -----------------------------------------------------------------
+
+Record = tuple[str, dict[str, Any]]  # (text, {field: value}): the fields copied from the input
+
+
+def iter_records(
+    source: str,
+    text_column: str = "text",
+    id_column: str | None = None,
+    fields: Sequence[str] = (),
+    *,
+    fmt: str = "auto",
+    encoding: str = "auto",
+) -> Iterator[Record]:
+    r"""Stream ``(text, {field: value})`` from a file, or ``-`` for stdin, lazily: memory stays constant.
+
+    The formats (``auto``: by suffix, as :func:`file_format`) and encodings are training's: CSV and TSV go through
+    the same Arrow path as :func:`read_table` (same quoting, every cell a string, same encoding detection), as
+    does Parquet; JSONL is read line by line (values keep their JSON types); ``lines`` (any other suffix, and
+    stdin) is plain text, a text per line (lines end at ``\n`` only). A table's Arrow copy is written to a
+    temporary folder that goes when the iterator ends or is closed.
+
+    Args:
+        source: the file, or ``-`` (plain text from stdin).
+        text_column: the column (JSON key) of the texts.
+        id_column: a column (key) every record must have, copied into its fields; for plain text, the field of
+            that name holds the 1-based line number.
+        fields: more columns (keys) to copy; a JSONL record without one gets None; plain text has none.
+        fmt: ``auto``, ``csv``, ``tsv``, ``jsonl``, ``parquet`` or ``lines``.
+        encoding: a text encoding, or ``auto`` (UTF-8, else Windows-1252, else latin-1, logged).
+    """
+    path = Path(source)
+    if source != "-" and not path.is_file():
+        raise TextclfError(f"input file not found: {path}")
+    fmt = "lines" if source == "-" else file_format(path) if fmt == "auto" else fmt
+    if fmt == "lines":
+        if fields:
+            raise TextclfError(f"{source}: --keep-columns needs CSV, TSV or JSONL input (or Parquet), not plain text")
+        for number, line in enumerate(iter_lines(source, encoding), start=1):
+            yield line, ({id_column: number} if id_column else {})
+    elif fmt == "jsonl":
+        for number, line in enumerate(iter_lines(path, encoding), start=1):
+            if line.strip():
+                yield _json_record(line, path, number, text_column, id_column, fields)
+    elif fmt in ("csv", "tsv", "parquet"):
+        yield from _table_records(path, fmt, text_column, id_column, fields, encoding)
     else:
-        items = _cell(value, path, column, row).split(delimiter)
-    return list(dict.fromkeys(item.strip() for item in items if item.strip()))  # in order, once each
+        raise TextclfError(f"{source}: unknown input format {fmt!r} (csv, tsv, jsonl, parquet or lines)")
 
 
-def _cell(value: Any, path: Path, column: str, row: int) -> str:
-    if value is None:
-        raise TextclfError(f"{path}, row {row}: column {column!r} is empty")
-    if isinstance(value, list | tuple | dict):
-        hint = "; for several labels per text set multi_label: true" if isinstance(value, list | tuple) else ""
-        raise TextclfError(f"{path}, row {row}: column {column!r} holds a {type(value).__name__}, not a value{hint}")
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return value if isinstance(value, str) else str(value)
+def _table_records(
+    path: Path, fmt: str, text_column: str, id_column: str | None, fields: Sequence[str], encoding: str
+) -> Iterator[Record]:
+    if fmt != "parquet" and encoding == "auto":
+        encoding = detect_file_encoding(path)
+    columns = table_columns(path, fmt, encoding)  # checked before the whole file is read
+    for name, what in ((text_column, "text"), (id_column, "id"), *((k, "kept") for k in fields)):
+        if name is not None and name not in columns:
+            raise TextclfError(f"{path}: no {what} column {name!r} (columns: {', '.join(columns)})")
+    wanted = list(dict.fromkeys([*([id_column] if id_column else []), *fields]))
+    with tempfile.TemporaryDirectory(prefix="textclf-records-") as scratch:
+        table = load_table(path, fmt, encoding, cache_dir=Path(scratch))
+        files = [Path(f["filename"]) for f in table.cache_files]
+        del table
+        row = 0
+        for texts, *values in arrow_batches(files, [text_column, *wanted]):
+            for i, text in enumerate(texts):
+                row += 1
+                text = text if isinstance(text, str) else cell_text(text, path, text_column, row)
+                yield text, {name: cells[i] for name, cells in zip(wanted, values, strict=True)}
 
 
-def _root_cause(error: BaseException) -> str:
-    while error.__cause__ is not None or error.__context__ is not None:
-        error = error.__cause__ or error.__context__  # type: ignore[assignment]
-    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+def _json_record(line: str, path: Path, number: int, key: str, id_key: str | None, keep: Sequence[str]) -> Record:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as e:
+        raise TextclfError(f"{path}, line {number}: invalid JSON ({e.msg})") from None
+    if not isinstance(record, dict) or key not in record:
+        raise TextclfError(f"{path}, line {number}: no key {key!r}")
+    if id_key is not None and id_key not in record:
+        raise TextclfError(f"{path}, line {number}: no id key {id_key!r}")
+    fields = {id_key: record[id_key]} if id_key is not None else {}
+    fields.update((name, record.get(name)) for name in keep)
+    return cell_text(record[key], path, key, number, unit="line"), fields

@@ -19,6 +19,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, ClassVar
 
+from textclf.data.encoding import FALLBACKS, decode_bytes
 from textclf.data.public import PublicCorpus
 from textclf.data.splits import LabelledSplit, TextStream
 from textclf.errors import TextclfError
@@ -26,7 +27,6 @@ from textclf.errors import TextclfError
 log = logging.getLogger(__name__)
 
 _FIELD_SIZE = 1 << 24
-_FALLBACKS = ("utf-8-sig", "cp1252", "latin-1")  # the order of textclf.data.readers.detect_encoding
 
 
 def iter_tar(path: Path, pattern: str | re.Pattern[str], layout: str) -> Iterator[tuple[re.Match[str], bytes]]:
@@ -67,18 +67,6 @@ def iter_tar(path: Path, pattern: str | re.Pattern[str], layout: str) -> Iterato
         ) from None
 
 
-def decode_document(data: bytes, encoding: str | None = None) -> str:
-    """Bytes of one document as text: ``encoding`` when given, else UTF-8, then Windows-1252, then latin-1."""
-    if encoding is not None:
-        return data.decode(encoding)
-    for candidate in _FALLBACKS[:-1]:
-        try:
-            return data.decode(candidate)
-        except UnicodeDecodeError:
-            continue
-    return data.decode(_FALLBACKS[-1])
-
-
 def read_class_csv(path: Path, fields: Sequence[str], label_names: Sequence[str], clean: bool = True) -> LabelledSplit:
     r"""A ``train.csv``/``test.csv`` of Zhang et al. (2015): ``class index (1..K), field, ...`` rows, no header.
 
@@ -98,11 +86,11 @@ def read_class_csv(path: Path, fields: Sequence[str], label_names: Sequence[str]
     """
     if not path.is_file():
         raise TextclfError(f"{path}: no such file (expected a CSV of rows: class index, {', '.join(fields)})")
-    for number, encoding in enumerate(_FALLBACKS):
+    for number, encoding in enumerate(FALLBACKS):  # one pass over the file unless it is not UTF-8
         try:
             labels = [label for label, _ in _read_rows(path, encoding, fields, label_names, clean)]
         except UnicodeDecodeError as e:
-            log.warning("%s is not %s (%s): reading it as %s", path, encoding, e.reason, _FALLBACKS[number + 1])
+            log.warning("%s is not %s (%s): reading it as %s", path, encoding, e.reason, FALLBACKS[number + 1])
             continue
         if not labels:
             raise TextclfError(f"{path}: no rows (expected rows: class index, {', '.join(fields)})")
@@ -153,7 +141,7 @@ def check_classes_file(path: Path, label_names: Sequence[str]) -> None:
     """When the release's ``classes.txt`` (one class name per line, in index order) exists, it must match."""
     if not path.is_file():
         return
-    listed = [line.strip() for line in decode_document(path.read_bytes()).split("\n") if line.strip()]
+    listed = [line.strip() for line in decode_bytes(path.read_bytes()).split("\n") if line.strip()]
     if listed != list(label_names):
         raise TextclfError(
             f"{path}: lists the classes {listed}, expected {list(label_names)} (in this order); is this the "

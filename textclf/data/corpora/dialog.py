@@ -15,8 +15,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
+from textclf.data.encoding import decode
 from textclf.data.public import PublicCorpus
-from textclf.data.readers import decode
 from textclf.data.splits import LabelledSplit
 from textclf.errors import TextclfError
 

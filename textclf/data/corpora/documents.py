@@ -23,10 +23,10 @@ from textclf.data.corpora.archives import (
     MESSAGE_PARTS,
     DocumentCorpus,
     ZhangCorpus,
-    decode_document,
     iter_tar,
     strip_message,
 )
+from textclf.data.encoding import decode_bytes
 from textclf.data.splits import LabelledSplit
 from textclf.errors import TextclfError
 
@@ -75,7 +75,7 @@ class IMDB(DocumentCorpus):
         archive = directory / self.files[0]
         found: dict[str, list[tuple[str, int, int, str]]] = {"train": [], "test": []}
         for match, data in iter_tar(archive, _IMDB_REVIEW, _IMDB_LAYOUT):
-            text = self.clean_text(decode_document(data))
+            text = self.clean_text(decode_bytes(data))
             found[match["split"]].append((match["label"], int(match["id"]), int(match["rating"]), text))
         splits = {}
         for split, reviews in found.items():
@@ -103,7 +103,7 @@ class IMDB(DocumentCorpus):
         count = 0
         for _, data in iter_tar(archive, _IMDB_UNSUP, "aclImdb/train/unsup/<id>_0.txt"):
             count += 1
-            yield self.clean_text(decode_document(data))
+            yield self.clean_text(decode_bytes(data))
         if count == 0:
             raise TextclfError(f"{archive}: no unlabelled reviews (expected aclImdb/train/unsup/<id>_0.txt)")
 
@@ -258,7 +258,7 @@ class TwentyNewsgroups(DocumentCorpus):
                     f"{archive}: unexpected folder {match.group(0).rpartition('/')[0]}/ (expected {_NG_LAYOUT}, "
                     f"with the 20 bydate newsgroups {', '.join(NEWSGROUPS[:2])}, ...)"
                 )
-            text = strip_message(decode_document(data, "latin-1"), self.remove)
+            text = strip_message(decode_bytes(data, "latin-1"), self.remove)
             found[match["split"]].append((match["group"], int(match["id"]), text))
         splits = {}
         for split, messages in found.items():

@@ -6,7 +6,8 @@ import logging
 from pathlib import Path
 from typing import Any, ClassVar
 
-from textclf.data.base import path_fingerprint
+from textclf.data.cache import path_fingerprint
+from textclf.data.encoding import detect_file_encoding
 from textclf.data.public import PublicCorpus
 from textclf.data.readers import read_lines, read_table
 from textclf.data.splits import LabelledSplit
@@ -67,22 +68,6 @@ def index_labels(labels: list[str], names: tuple[str, ...], source: Path) -> lis
         raise TextclfError(
             f"{source}, row {row}: unexpected label {label!r} (expected 0..{len(names) - 1} for {', '.join(names)})"
         ) from None
-
-
-def legacy_encoding(path: Path) -> str:
-    """UTF-8 when the bytes are UTF-8, else Windows-1252, else latin-1.
-
-    The Cornell (MR, Subj) and Kim-2014 (CR, MPQA) files predate UTF-8: their high bytes are Windows-1252 dashes,
-    quotes and ellipses (0x85, NEL in latin-1) besides latin-1 letters. A known quirk, so no warning.
-    """
-    data = path.read_bytes()
-    for encoding in ("utf-8-sig", "cp1252"):
-        try:
-            data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-        return encoding
-    return "latin-1"
 
 
 class StsaCorpus(PublicCorpus):
@@ -190,16 +175,20 @@ class PolarityCorpus(PublicCorpus):
     Hub, every split of the copy (:attr:`hub_splits`) is pooled the same way.
 
     :attr:`files` name one file per class, in the order of :attr:`label_names`; one sentence per line, UTF-8 or
-    Windows-1252/latin-1 (see :func:`legacy_encoding`).
+    Windows-1252/latin-1, without a warning (see :meth:`read_files`).
     """
 
     def read_files(self, directory: Path) -> dict[str, LabelledSplit]:
-        """All sentences of every class file, as ``train``."""
+        """All sentences of every class file, as ``train``.
+
+        The Cornell (MR, Subj) and Kim-2014 (CR, MPQA) files predate UTF-8: their high bytes are Windows-1252
+        dashes, quotes and ellipses (0x85, NEL in latin-1) besides latin-1 letters. A known quirk, so no warning.
+        """
         texts: list[str] = []
         labels: list[str] = []
         for name, label in zip(self.files, self.label_names, strict=True):
             path = directory / name
-            found, _ = read_lines(path, SENTENCE, legacy_encoding(path))
+            found, _ = read_lines(path, SENTENCE, detect_file_encoding(path, warn=False))
             texts += found
             labels += [label] * len(found)
         return {"train": LabelledSplit(texts, labels, f"{directory}/{{{','.join(self.files)}}}")}
