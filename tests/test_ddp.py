@@ -1,5 +1,5 @@
-"""Real 2-process DDP on the CPU (gloo), through the command line, on TREC: sharding, synced metrics, the same
-early-stopping and checkpoint decisions on every rank, and ordered prediction.
+"""Real 2-process DDP on the CPU (gloo), through the command line, on TREC: sharding, synced metrics, and the same
+early-stopping and checkpoint decisions on every rank.
 
 One ``textclf fit`` (2 processes, early stopping after 2 epochs) is shared by the tests; each test adds at most
 one more 2-process command. A hang fails the test through the subprocess timeout.
@@ -7,7 +7,6 @@ one more 2-process command. A hang fails the test through the subprocess timeout
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import subprocess
@@ -15,21 +14,20 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
+from factories import QUIET_TRAINER_ARGS, RECIPES
 
 import textclf
-from textclf import TextClassifier
 
 pytestmark = pytest.mark.slow
 
 TESTS = Path(__file__).resolve().parent
-RECIPE = TESTS.parent / "recipes" / "trec" / "bilstm_max.yaml"
+RECIPE = RECIPES / "trec" / "bilstm_max.yaml"
 TIMEOUT = 300  # seconds per command; each takes 10-20 s on 2 cores
 
 # A smaller model without pretrained vectors keeps each command to seconds; DDP does not care.
 SMALL = ["--model.encoder.init_args.hidden_size=32", "--data.vectors=null", "--model.embedding_dim=32"]
-CPU = ["--trainer.accelerator=cpu", "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false"]
+CPU = ["--trainer.accelerator=cpu", *QUIET_TRAINER_ARGS]
 DDP = ["--trainer.strategy=ddp", "--trainer.devices=2"]
 
 # Early stopping that must trigger after epoch 1 (no val/acc can improve by 1.0), and the recording callback.
@@ -133,22 +131,3 @@ def test_validation_on_two_processes_equals_one_process(fitted):
     assert metrics_2["val/loss"] == pytest.approx(metrics_1["val/loss"], rel=1e-6)
     # ... and the checkpoint's val/acc, as the 2-process fit recorded it when it saved the checkpoint
     assert metrics_1["val/acc"] == records[0]["checkpoint"]["best_model_score"]
-
-
-def test_prediction_on_two_processes_returns_every_input_once_in_order(fitted):
-    root, records = fitted
-    checkpoint = records[0]["checkpoint"]["best_model_path"]
-    lines = (Path(os.environ["TEXTCLF_DATA"]) / "trec" / "TREC.test").read_text(errors="replace").splitlines()
-    texts = [line.split(" ", 1)[1] for line in lines if line.strip()]
-    (root / "texts.json").write_text(json.dumps(texts))
-    out = root / "predict"
-    _run([sys.executable, str(TESTS / "ddp_predict.py"), checkpoint, str(root / "texts.json"), str(out)], out)
-    shards = [json.loads((out / f"rank{rank}.json").read_text()) for rank in (0, 1)]
-    assert [len(s) for s in shards] == [300, 200]  # 500 texts in batches of 200: 2 batches and 1
-    assert sorted(itertools.chain(*shards)) == list(range(len(texts)))
-    probs = np.load(out / "probs.npy")
-    expected = TextClassifier.load_from_checkpoint(checkpoint).predict_proba(texts)  # one process, input order
-    assert probs.shape == expected.shape == (500, 6)
-    # the same float32 network on the same texts; only the batching (and so the padding length) differs
-    np.testing.assert_allclose(probs, expected, rtol=0, atol=1e-6)
-    np.testing.assert_array_equal(np.load(out / "gathered.npy"), probs)

@@ -1,183 +1,193 @@
-"""Once-per-node caches, ordered prediction and the recipe layers for GPUs and DDP (the real 2-process runs are
-in test_ddp.py)."""
+"""Caches built once however many processes ask for them (the file lock of textclf.data.cache), and the recipe
+layers for GPUs and DDP (the real 2-process runs are in test_ddp.py)."""
 
 from __future__ import annotations
 
+import multiprocessing
+import re
 import shutil
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
-import lightning as L
 import numpy as np
 import pytest
 import yaml
-from factories import tiny_data, write_csv, write_vectors
+from factories import RECIPES, printed_config, tiny_data, write_csv, write_vectors
+from filelock import FileLock
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.strategies import DDPStrategy
 
-from textclf import RNNEncoder, TextClassifier
+from textclf import FileDataModule
 from textclf import vectors as V
-from textclf.cli import TextclfCLI, _recipe_file, main
-from textclf.distributed import OrderedPredictions, PredictionData, builds_here, gather_predictions, local_rank
+from textclf.cli import TextclfCLI, _recipe_file
 from textclf.errors import TextclfError
 
-RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 LAYERS = ["gpu", "ddp", "multinode"]
+VOCAB = ["<pad>", "<unk>", "good", "bad", "plot", "film"]
+PARSE_SECONDS = 1.0  # each parse of the vectors file (and each read of the corpus) lasts at least this long
 
 
-@pytest.fixture
-def rank_env(monkeypatch: pytest.MonkeyPatch):
-    """Start from no rank variables; ``set(local_rank)`` then pretends to be that process on the node."""
-    for name in ("LOCAL_RANK", "SLURM_LOCALID", "TEXTCLF_WAIT_TIMEOUT"):
-        monkeypatch.delenv(name, raising=False)
-
-    def set_rank(rank: int, timeout: float | None = None) -> None:
-        monkeypatch.setenv("LOCAL_RANK", str(rank))
-        if timeout is not None:
-            monkeypatch.setenv("TEXTCLF_WAIT_TIMEOUT", str(timeout))
-
-    return set_rank
+# ---- two processes, one build ------------------------------------------------------------------------------
 
 
-def _appear_later(action, delay: float = 0.5) -> threading.Thread:
-    """Run ``action`` (local rank 0's work) in a thread after ``delay`` seconds."""
-    thread = threading.Thread(target=lambda: (time.sleep(delay), action()))
-    thread.start()
-    return thread
+def _count_and_slow_down(counter: Path, module: Any, name: str) -> None:
+    """Make ``module.name`` append a line (its caller) to ``counter`` and last PARSE_SECONDS more."""
+    real = getattr(module, name)
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        import inspect
+
+        with counter.open("a") as handle:  # O_APPEND: the lines of both processes never mix
+            handle.write(f"{name} from {inspect.stack()[1].function}\n")
+        time.sleep(PARSE_SECONDS)  # without the lock the other process would start its own parse meanwhile
+        return real(*args, **kwargs)
+
+    setattr(module, name, counted)
 
 
-# ---- ranks -------------------------------------------------------------------------------------------------
+def _build_matrix(barrier: Any, vectors: str, cache: str, counter: str, out: str) -> None:
+    """A spawned process: ask for the vectors matrix (together with the other one) and save what it got."""
+    from textclf.vectors import matrix as VM
+
+    _count_and_slow_down(Path(counter), VM, "load_keyed_vectors")
+    barrier.wait(60)
+    matrix, _ = V.build_embedding_matrix(vectors, VOCAB, cache_dir=cache, seed=3)
+    np.save(out, matrix)
 
 
-def test_local_rank_reads_torchrun_then_slurm_then_defaults_to_zero(rank_env, monkeypatch):
-    assert local_rank() == 0
-    monkeypatch.setenv("SLURM_LOCALID", "3")
-    assert local_rank() == 3
-    monkeypatch.setenv("LOCAL_RANK", "1")  # torchrun's (and Lightning's) variable wins
-    assert local_rank() == 1
-    monkeypatch.setenv("LOCAL_RANK", "one")
-    with pytest.raises(TextclfError, match="LOCAL_RANK='one' is not an integer"):
-        local_rank()
+def _prepare_data(barrier: Any, root: str, counter: str, out: str) -> None:
+    """A spawned process: prepare tiny_data's files (vocabulary with the vectors' words, then the matrix)."""
+    from textclf.vectors import matrix as VM
+
+    _count_and_slow_down(Path(counter), VM, "load_keyed_vectors")
+    _count_and_slow_down(Path(counter), FileDataModule, "read_splits")
+    files = {"vectors": str(Path(root, "vectors.txt")), "cache_dir": str(Path(root, "cache"))}
+    data = FileDataModule(str(Path(root, "train.csv")), keep_words_with_vectors=True, **files)
+    barrier.wait(60)
+    data.prepare()
+    assert data.embeddings is not None
+    np.save(out, data.embeddings.numpy())
+    Path(out).with_suffix(".vocab").write_text("\n".join(data.vocab.tokens))
 
 
-def test_local_rank_zero_builds_without_waiting(rank_env, tmp_path):
-    rank_env(0, timeout=0)
-    assert builds_here(tmp_path / "missing", "the thing") is True
+def _run_two(target: Any, *args: Any) -> None:
+    """Run ``target(barrier, *args, out)`` in two spawned processes at once (out: ``<args[-1]>.<i>.npy``)."""
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(2)
+    processes = [context.Process(target=target, args=(barrier, *args[:-1], f"{args[-1]}.{i}.npy")) for i in (0, 1)]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(180)
+    for process in processes:
+        if process.is_alive():
+            process.kill()
+    assert [process.exitcode for process in processes] == [0, 0]
 
 
-def test_other_local_ranks_wait_for_the_marker(rank_env, tmp_path):
-    rank_env(1, timeout=30)
-    marker = tmp_path / "meta.json"
-    thread = _appear_later(lambda: marker.write_text("{}"))
-    assert builds_here(marker, "the thing") is False
-    assert marker.exists()
-    thread.join()
+def test_two_processes_asking_for_the_same_matrix_parse_the_vectors_file_once(tmp_path):
+    vectors, counter, out = write_vectors(tmp_path / "vectors.txt"), tmp_path / "parses.txt", tmp_path / "matrix"
+    _run_two(_build_matrix, str(vectors), str(tmp_path / "cache"), str(counter), str(out))
+    assert counter.read_text().splitlines() == ["load_keyed_vectors from _aligned"]
+    first, second = np.load(f"{out}.0.npy"), np.load(f"{out}.1.npy")
+    np.testing.assert_array_equal(first, second)
+    np.testing.assert_array_equal(first, V.build_embedding_matrix(vectors, VOCAB, seed=3)[0])
 
 
-# ---- prepared data -----------------------------------------------------------------------------------------
+def test_two_processes_preparing_the_same_data_read_the_corpus_and_the_vectors_once(tmp_path):
+    counter, out = tmp_path / "reads.txt", tmp_path / "embeddings"
+    tiny_data(tmp_path)  # writes the corpus and the vectors (once: each write would change the cache key)
+    _run_two(_prepare_data, str(tmp_path), str(counter), str(out))
+    assert sorted(counter.read_text().splitlines()) == [
+        "load_keyed_vectors from _aligned",  # the matrix
+        "load_keyed_vectors from parse",  # the vectors' word list (keep_words_with_vectors)
+        "read_splits from _build_cache",
+    ]
+    np.testing.assert_array_equal(np.load(f"{out}.0.npy"), np.load(f"{out}.1.npy"))
+    assert Path(f"{out}.0.vocab").read_text() == Path(f"{out}.1.vocab").read_text()
 
 
-def test_prepare_on_local_rank_1_waits_for_rank_0s_cache_then_reads_it(rank_env, tmp_path, monkeypatch):
-    leader, follower = tiny_data(tmp_path), tiny_data(tmp_path)
-    directory = leader._cache_path()
-    assert follower._cache_path() == directory and not directory.exists()
-    rank_env(1, timeout=60)
-    monkeypatch.setattr(follower, "_build_cache", lambda _: pytest.fail("local rank 1 must not build the cache"))
-    thread = _appear_later(lambda: leader._build_cache(directory))  # what local rank 0 does meanwhile
-    meta = follower.prepare()
-    thread.join()
-    assert meta["vocab"] == leader.prepare()["vocab"] and meta["sizes"] == leader.prepare()["sizes"]
-    assert len(follower.split("train")) == meta["sizes"]["train"]
+# ---- waiting for the lock ----------------------------------------------------------------------------------
 
 
-def test_prepare_on_local_rank_1_without_rank_0_fails_clearly(rank_env, tmp_path):
-    rank_env(1, timeout=0.3)
-    data = tiny_data(tmp_path)
+def _held(lock_path: Path) -> FileLock:
+    """The lock of a cache entry, held (as by another process building the entry)."""
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(lock_path, thread_local=False)  # released by another thread in one test
+    lock.acquire()
+    return lock
+
+
+def test_a_lock_held_past_the_timeout_gives_one_line_naming_the_entry(tmp_path, monkeypatch):
+    vectors = write_vectors(tmp_path / "v.txt")
+    V.build_embedding_matrix(vectors, VOCAB, cache_dir=tmp_path / "elsewhere")  # the key does not hold cache_dir
+    (name,) = [p.name for p in (tmp_path / "elsewhere" / "vectors-matrix").iterdir() if p.is_dir()]
+    entry = tmp_path / "cache" / "vectors-matrix" / name
+    lock = _held(entry.with_name(name + ".lock"))
+    monkeypatch.setenv("TEXTCLF_WAIT_TIMEOUT", "0.3")
+    start = time.monotonic()
     with pytest.raises(TextclfError) as error:
-        data.prepare()
+        V.build_embedding_matrix(vectors, VOCAB, cache_dir=tmp_path / "cache")
+    assert 0.3 <= time.monotonic() - start < 10
     message = str(error.value)
     assert "\n" not in message
-    assert message.startswith("local rank 1 waited 0.3 s for the prepared data")
-    assert str(data._cache_path() / "meta.json") in message and "TEXTCLF_WAIT_TIMEOUT" in message
+    assert message.startswith(f"waited 0.3 s for another process to build the vectors-matrix cache entry {entry} ")
+    assert message.endswith("see that process's error, or raise $TEXTCLF_WAIT_TIMEOUT")
+    assert not entry.exists()
+    lock.release()
+    V.build_embedding_matrix(vectors, VOCAB, cache_dir=tmp_path / "cache")  # free again: builds it
+    assert entry.is_dir()
 
 
-# ---- vector matrix -----------------------------------------------------------------------------------------
+def test_prepare_waits_for_the_lock_then_reads_what_the_other_process_built(tmp_path, monkeypatch):
+    data = tiny_data(tmp_path)
+    entry = data._cache_path()
+    other = FileDataModule(str(tmp_path / "train.csv"), vectors=str(tmp_path / "vectors.txt"), cache_dir=str(tmp_path))
+    assert other._cache_path() == tmp_path / "data" / entry.name  # the same entry in another cache folder
+    other.prepare()
+    lock = _held(entry.with_name(entry.name + ".lock"))
+    monkeypatch.setenv("TEXTCLF_WAIT_TIMEOUT", "0.2")
+    expected = f"waited 0.2 s for another process to build the data cache entry {entry} "
+    with pytest.raises(TextclfError, match="^" + re.escape(expected)):
+        data.prepare()
 
+    def build_then_release() -> None:  # what the process holding the lock does: rename a finished entry into place
+        time.sleep(0.5)
+        shutil.copytree(other._cache_path(), entry.with_name(".staging"))
+        entry.with_name(".staging").rename(entry)
+        lock.release()
 
-def test_vector_matrix_on_local_rank_1_waits_for_rank_0s_cache(rank_env, tmp_path, monkeypatch):
-    vectors = write_vectors(tmp_path / "vectors.txt")
-    vocab = ["<pad>", "<unk>", "good", "bad", "plot"]
-    expected, _ = V.build_embedding_matrix(vectors, vocab, cache_dir=tmp_path / "rank0", seed=1)
-    built = sorted((tmp_path / "rank0" / "vectors").iterdir(), key=lambda p: p.suffix != ".npy")  # .npy, then .json
-    target = tmp_path / "shared" / "vectors"
-
-    def publish() -> None:  # local rank 0's write order: the matrix, then the .json that marks it complete
-        target.mkdir(parents=True)
-        for path in built:
-            shutil.copy(path, target / path.name)
-
-    rank_env(1, timeout=60)
-    monkeypatch.setattr(V, "load_keyed_vectors", lambda *a, **k: pytest.fail("local rank 1 must read the cache"))
-    thread = _appear_later(publish)
-    matrix, _ = V.build_embedding_matrix(vectors, vocab, cache_dir=tmp_path / "shared", seed=1)
+    monkeypatch.setenv("TEXTCLF_WAIT_TIMEOUT", "60")
+    monkeypatch.setattr(data, "_build_cache", lambda *args: pytest.fail("the waiting process must not build"))
+    thread = threading.Thread(target=build_then_release)
+    start = time.monotonic()
+    thread.start()
+    meta = data.prepare()
     thread.join()
-    np.testing.assert_array_equal(matrix, expected)
+    assert time.monotonic() - start >= 0.5
+    assert meta == other.prepare() and len(data.split("train")) == meta["sizes"]["train"]
 
 
-def test_vector_matrix_on_local_rank_1_without_rank_0_fails_clearly(rank_env, tmp_path):
-    rank_env(1, timeout=0.2)
-    with pytest.raises(TextclfError, match=r"^local rank 1 waited 0.2 s for the vectors matrix cache \("):
-        V.build_embedding_matrix(write_vectors(tmp_path / "v.txt"), ["<pad>", "<unk>", "good"], cache_dir=tmp_path)
+def test_a_wait_timeout_that_is_not_a_number_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("TEXTCLF_WAIT_TIMEOUT", "1h")
+    with pytest.raises(TextclfError, match=r"TEXTCLF_WAIT_TIMEOUT='1h' is not a number of seconds"):
+        tiny_data(tmp_path).prepare()
 
 
-# ---- ordered prediction ------------------------------------------------------------------------------------
-
-
-class _OneProcess:
-    world_size = 1
-
-
-def test_gather_predictions_puts_rows_in_input_order_and_drops_repeats():
-    probs = np.arange(12, dtype=np.float32).reshape(6, 2)
-    outputs = [  # batches out of order, input 4 predicted twice (a sampler that pads by repeating)
-        {"index": np.array([3, 0]), "probs": probs[[3, 0]]},
-        {"index": np.array([4, 1, 5]), "probs": probs[[4, 1, 5]]},
-        {"index": np.array([2, 4]), "probs": probs[[2, 4]]},
-    ]
-    np.testing.assert_array_equal(gather_predictions(_OneProcess(), outputs), probs)  # type: ignore[arg-type]
-
-
-def test_gather_predictions_refuses_a_missing_input():
-    outputs = [{"index": np.array([0, 2]), "probs": np.zeros((2, 3), np.float32)}]
-    with pytest.raises(RuntimeError, match=r"miss 1 input\(s\), the first being input 1"):
-        gather_predictions(_OneProcess(), outputs)  # type: ignore[arg-type]
-
-
-def test_ordered_predictions_on_one_process_match_predict_proba(tmp_path, one_thread):
-    data = tiny_data(tmp_path, rows=40)
-    model = TextClassifier.for_data(data, RNNEncoder(8, hidden_size=6, pooling="max"))
-    texts = [f"the film was {'good' if i % 3 else 'bad'} " + "really " * (i % 7) for i in range(37)]
-    writer = OrderedPredictions(tmp_path / "out" / "probs.npy")
-    trainer = L.Trainer(
-        accelerator="cpu", devices=1, callbacks=[writer], logger=False, enable_progress_bar=False,
-        enable_model_summary=False, use_distributed_sampler=False,
-    )  # fmt: skip
-    trainer.predict(model, datamodule=PredictionData(model.encode_texts(texts), batch_size=8), return_predictions=False)
-    expected = model.predict_proba(texts)
-    assert writer.probs is not None and writer.probs.shape == (37, 2)
-    np.testing.assert_allclose(writer.probs, expected, atol=1e-6)
-    np.testing.assert_array_equal(np.load(tmp_path / "out" / "probs.npy"), writer.probs)
+def test_no_module_of_the_package_imports_the_removed_polling():
+    package = Path(V.__file__).resolve().parents[1]
+    assert not (package / "distributed.py").exists()
+    offenders = [p for p in package.rglob("*.py") if "textclf.distributed" in p.read_text()]
+    assert offenders == []
 
 
 # ---- recipe layers -----------------------------------------------------------------------------------------
 
 
 def _printed_config(capsys, *args: str) -> dict:
-    with pytest.raises(SystemExit) as exit_:
-        main(["fit", "-c", str(RECIPES / "imdb" / "bilstm_max.yaml"), *args, "--print_config"])
-    assert exit_.value.code in (0, None)
-    return yaml.safe_load(capsys.readouterr().out)
+    return printed_config(capsys, ["fit", "-c", str(RECIPES / "imdb" / "bilstm_max.yaml"), *args])
 
 
 @pytest.mark.parametrize("layer", LAYERS)

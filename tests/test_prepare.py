@@ -13,10 +13,12 @@ from typing import Any
 
 import numpy as np
 import pytest
+from factories import cache_entries, write_csv
 
-from tests.factories import write_csv
 from textclf import FileDataModule, TextDataModule
-from textclf.data.readers import detect_file_encoding, read_table
+from textclf.data import prepare
+from textclf.data.encoding import detect_file_encoding
+from textclf.data.readers import read_table
 from textclf.data.splits import LabelledSplit, TextStream
 
 
@@ -61,7 +63,47 @@ def test_streamed_csv_prepares_the_same_cache_as_lists_in_memory(tmp_path: Path)
     for name, array in expected["arrays"].items():
         np.testing.assert_array_equal(got["arrays"][name], array, err_msg=name)
     assert got["arrays"]["train.ids.npy"].dtype == np.int32
-    assert [p.name for p in (tmp_path / "a" / "data").iterdir()] == [streamed._cache_path().name]
+    assert cache_entries(tmp_path / "a") == [streamed._cache_path().name]
+
+
+def test_a_crash_while_preparing_leaves_no_entry_and_the_next_call_rebuilds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write_csv(tmp_path / "train.csv", rows=60)
+    data = FileDataModule(str(path), cache_dir=str(tmp_path / "cache"), seed=1)
+    written: list[str] = []
+
+    def crash(*args: Any, **kwargs: Any) -> None:  # after the token ids are written, before the labels
+        written.extend(p.name for p in data.scratch_dir.parent.iterdir())  # type: ignore[union-attr]
+        raise KeyboardInterrupt  # the worst case: not even an Exception
+
+    monkeypatch.setattr(prepare, "encode_labels", crash)
+    with pytest.raises(KeyboardInterrupt):
+        data.prepare()
+    assert "train.ids.npy" in written  # the build was half done ...
+    assert cache_entries(tmp_path / "cache") == []  # ... and left neither an entry nor its staging folder
+    monkeypatch.undo()
+    again = FileDataModule(str(path), cache_dir=str(tmp_path / "cache"), seed=1)
+    killed = tmp_path / "cache" / "data" / f".tmp-{again._cache_path().name}-killed"  # what kill -9 would leave
+    killed.mkdir()
+    (killed / "train.ids.npy").write_bytes(b"half")
+    assert again.prepare()["sizes"]["train"] == len(again.split("train")) > 0
+    assert cache_entries(tmp_path / "cache") == [again._cache_path().name]
+
+
+def test_an_unreadable_entry_is_rebuilt_with_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = write_csv(tmp_path / "train.csv", rows=60)
+    first = FileDataModule(str(path), cache_dir=str(tmp_path / "cache"))
+    expected = cache_files(first.prepare() and first)
+    (first._cache_path() / "val.ids.npy").unlink()
+    (first._cache_path() / "meta.json").write_text("{")
+    again = FileDataModule(str(path), cache_dir=str(tmp_path / "cache"))
+    with caplog.at_level(logging.WARNING):
+        again.prepare()
+    warnings = [r.message for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and f"rebuilding unreadable data cache entry {again._cache_path()}" in warnings[0]
+    got = cache_files(again)
+    assert got["files"] == expected["files"] and got["meta"] == expected["meta"]
 
 
 def test_text_stream_reads_the_kept_rows_in_order_on_every_pass() -> None:
@@ -108,11 +150,7 @@ def write_long_texts_csv(path: Path, rows: int, seed: int = 0) -> Path:
     rng = random.Random(seed)
     words = [f"w{i}" for i in range(5_000)]
     texts = [" ".join(rng.choices(words, k=150)) for _ in range(500)]
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["text", "label"])
-        writer.writerows([f"{words[i % 5_000]} {texts[i % 500]}", "ab"[i % 2]] for i in range(rows))
-    return path
+    return write_csv(path, ([f"{words[i % 5_000]} {texts[i % 500]}", "ab"[i % 2]] for i in range(rows)))
 
 
 @pytest.mark.slow

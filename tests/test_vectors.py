@@ -1,4 +1,5 @@
 import gzip
+import json
 import logging
 import math
 import os
@@ -7,9 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from factories import cache_entries, forbid
 
 from textclf import vectors as V
 from textclf.errors import TextclfError
+from textclf.vectors import files as VF
+from textclf.vectors import matrix as VM
 
 WORDS = ["the", "movie", "Paris", "good", "bad", "NASA", "film", "great", ",", "."]
 DIM = 4
@@ -74,8 +78,8 @@ EXPECTED_FORMAT = {
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_FORMAT))
-def test_detect_format(files: dict[str, Path], name: str) -> None:
-    assert V.detect_format(files[name]) == EXPECTED_FORMAT[name]
+def test_detect_vectors_format(files: dict[str, Path], name: str) -> None:
+    assert V.detect_vectors_format(files[name]) == EXPECTED_FORMAT[name]
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_FORMAT))
@@ -93,8 +97,8 @@ def test_fasttext_binary_model(tmp_path: Path) -> None:
     model = FastText([["a", "good", "movie"], ["a", "bad", "film"]] * 5, vector_size=DIM, min_count=1, epochs=1)
     path = tmp_path / "model.bin"
     save_facebook_model(model, str(path))
-    assert int.from_bytes(path.read_bytes()[:4], "little") == V.FASTTEXT_MAGIC
-    assert V.detect_format(path) == "fasttext-binary"
+    assert int.from_bytes(path.read_bytes()[:4], "little") == VF.FASTTEXT_MAGIC
+    assert V.detect_vectors_format(path) == "fasttext-binary"
     kv = V.load_keyed_vectors(path)
     assert set(kv.index_to_key) == {"a", "good", "movie", "bad", "film"}
     np.testing.assert_allclose(kv["movie"], model.wv["movie"], rtol=1e-5)
@@ -104,21 +108,21 @@ def test_fasttext_binary_model(tmp_path: Path) -> None:
     "content",
     [b"", b"hello world, not vectors\n", b"\x00\x01\x02garbage\xff\xfe" * 50, b"1 2 3 x y\n", b"justoneword\n"],
 )
-def test_detect_format_rejects_garbage(tmp_path: Path, content: bytes) -> None:
+def test_detect_vectors_format_rejects_garbage(tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "garbage.txt"
     path.write_bytes(content)
     with pytest.raises(TextclfError, match=r"garbage\.txt") as e:
-        V.detect_format(path)
+        V.detect_vectors_format(path)
     assert "glove-text" in str(e.value)
 
 
-def test_detect_format_missing_file_and_broken_gzip(tmp_path: Path) -> None:
+def test_detect_vectors_format_missing_file_and_broken_gzip(tmp_path: Path) -> None:
     with pytest.raises(TextclfError, match=r"nope\.txt"):
-        V.detect_format(tmp_path / "nope.txt")
+        V.detect_vectors_format(tmp_path / "nope.txt")
     broken = tmp_path / "broken.gz"
     broken.write_bytes(b"\x1f\x8b\x08\x00" + b"\xff" * 40)
     with pytest.raises(TextclfError, match=r"broken\.gz"):
-        V.detect_format(broken)
+        V.detect_vectors_format(broken)
 
 
 def test_load_errors_name_the_file(tmp_path: Path, files: dict[str, Path]) -> None:
@@ -134,7 +138,7 @@ def test_load_errors_name_the_file(tmp_path: Path, files: dict[str, Path]) -> No
         V.load_keyed_vectors(glove_bad)
     truncated = tmp_path / "truncated.bin"
     truncated.write_bytes(files["w2v.bin"].read_bytes()[:-10])
-    assert V.detect_format(truncated) == "word2vec-binary"
+    assert V.detect_vectors_format(truncated) == "word2vec-binary"
     with pytest.raises(TextclfError, match=r"truncated\.bin"):
         V.load_keyed_vectors(truncated)
     header_only = tmp_path / "header-only.txt"
@@ -150,7 +154,7 @@ def test_binary_with_broken_utf8_word_loads(tmp_path: Path) -> None:
     row = np.array([0.5, -0.25], dtype=np.float32).tobytes()
     path = tmp_path / "broken-utf8.bin"
     path.write_bytes(b"2 2\n" + b"caf\xc3 " + row + b"\nok " + row + b"\n")
-    assert V.detect_format(path) == "word2vec-binary"
+    assert V.detect_vectors_format(path) == "word2vec-binary"
     kv = V.load_keyed_vectors(path)
     assert len(kv.index_to_key) == 2 and "ok" in kv.key_to_index
     np.testing.assert_array_equal(kv["ok"], [0.5, -0.25])
@@ -246,7 +250,7 @@ def test_cache_hit_skips_the_loader(
 ) -> None:
     cache = tmp_path / "cache"
     calls = []
-    real_load = V.load_keyed_vectors
+    real_load = VM.load_keyed_vectors
 
     def load_once(*args, **kwargs):
         calls.append(args)
@@ -254,7 +258,7 @@ def test_cache_hit_skips_the_loader(
             raise AssertionError("vectors file parsed twice")
         return real_load(*args, **kwargs)
 
-    monkeypatch.setattr(V, "load_keyed_vectors", load_once)
+    monkeypatch.setattr(VM, "load_keyed_vectors", load_once)
     m1, c1 = V.build_embedding_matrix(files["glove.txt.gz"], VOCAB, cache_dir=cache, seed=5)
     with caplog.at_level(logging.INFO, logger="textclf.vectors"):
         m2, c2 = V.build_embedding_matrix(files["glove.txt.gz"], VOCAB, cache_dir=cache, seed=5)
@@ -268,13 +272,19 @@ def test_cache_hit_skips_the_loader(
     )
     assert c3 == V.Coverage(4, 6, 4, 6)
     assert len(calls) == 1
-    names = sorted(p.name for p in (cache / "vectors").iterdir())
-    assert len(names) == 2 and not any(n.endswith(".tmp") or n.startswith(".") for n in names), names
+    (entry,) = cache_entries(cache, "vectors-matrix")  # one finished entry folder, no staging folder
+    assert sorted(p.name for p in (cache / "vectors-matrix" / entry).iterdir()) == [
+        "found.npy",
+        "matrix.npy",
+        "meta.json",
+    ]
     # a different vocab, seed or file is a different entry
-    monkeypatch.setattr(V, "load_keyed_vectors", real_load)
+    monkeypatch.setattr(VM, "load_keyed_vectors", real_load)
     m4, _ = V.build_embedding_matrix(files["glove.txt.gz"], VOCAB, cache_dir=cache, seed=6)
     assert not np.array_equal(m1[1], m4[1])
-    assert len(list((cache / "vectors").glob("*.npy"))) == 2
+    V.build_embedding_matrix(files["glove.txt.gz"], VOCAB[:-1], cache_dir=cache, seed=6)
+    V.build_embedding_matrix(files["glove.txt"], VOCAB, cache_dir=cache, seed=6)
+    assert len(cache_entries(cache, "vectors-matrix")) == 4
 
 
 def test_cache_invalidated_when_file_changes(files: dict[str, Path], tmp_path: Path) -> None:
@@ -288,27 +298,73 @@ def test_cache_invalidated_when_file_changes(files: dict[str, Path], tmp_path: P
     assert m1[2].tolist() == [1, 1] and m2[2].tolist() == [2, 2]
 
 
-def test_corrupt_cache_is_ignored(files: dict[str, Path], tmp_path: Path) -> None:
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "missing", "wrong shape"])
+def test_corrupt_cache_is_rebuilt_with_a_warning(
+    files: dict[str, Path], tmp_path: Path, damage: str, caplog: pytest.LogCaptureFixture, monkeypatch
+) -> None:
     cache = tmp_path / "cache"
     m1, _ = V.build_embedding_matrix(files["w2v.txt"], VOCAB, cache_dir=cache)
-    for npy in (cache / "vectors").glob("*.npy"):
+    (entry,) = cache_entries(cache, "vectors-matrix")
+    npy = cache / "vectors-matrix" / entry / "matrix.npy"
+    if damage == "garbage":
         npy.write_bytes(b"not numpy")
-    m2, _ = V.build_embedding_matrix(files["w2v.txt"], VOCAB, cache_dir=cache)
+    elif damage == "truncated":
+        npy.write_bytes(npy.read_bytes()[:-8])
+    elif damage == "missing":
+        npy.unlink()
+    else:
+        np.save(npy, m1[:3])
+    parses = []
+    real_load = VM.load_keyed_vectors
+    monkeypatch.setattr(VM, "load_keyed_vectors", lambda *a: parses.append(a) or real_load(*a))
+    with caplog.at_level(logging.WARNING):
+        m2, _ = V.build_embedding_matrix(files["w2v.txt"], VOCAB, cache_dir=cache)
     np.testing.assert_array_equal(m1, m2)
-    m3, _ = V.build_embedding_matrix(files["w2v.txt"], VOCAB, cache_dir=cache)  # rewritten, readable again
+    assert len(parses) == 1  # rebuilt ...
+    warnings = [r.message for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "rebuilding unreadable vectors-matrix cache entry" in warnings[0]
+    assert str(cache / "vectors-matrix" / entry) in warnings[0]
+    m3, _ = V.build_embedding_matrix(files["w2v.txt"], VOCAB, cache_dir=cache)  # ... and readable again
     np.testing.assert_array_equal(m1, m3)
+    assert len(parses) == 1 and cache_entries(cache, "vectors-matrix") == [entry]
 
 
-def test_failed_cache_write_leaves_no_temp_file(files: dict[str, Path], tmp_path: Path, monkeypatch) -> None:
+def test_a_crash_during_the_build_leaves_no_entry_and_the_next_call_rebuilds(
+    files: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cache = tmp_path / "cache"
+    real_fill = VM._fill
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt  # the worst case: not even an Exception
+
+    monkeypatch.setattr(VM, "_fill", crash)
+    with pytest.raises(KeyboardInterrupt):
+        V.build_embedding_matrix(files["w2v.txt"], VOCAB, cache_dir=cache)
+    assert cache_entries(cache, "vectors-matrix") == []  # neither an entry nor a staging folder
+    monkeypatch.setattr(VM, "_fill", real_fill)
+    matrix, _ = V.build_embedding_matrix(files["w2v.txt"], VOCAB, cache_dir=cache)
+    np.testing.assert_array_equal(matrix, V.build_embedding_matrix(files["w2v.txt"], VOCAB)[0])
+    assert len(cache_entries(cache, "vectors-matrix")) == 1
+
+
+def test_failed_cache_write_warns_and_leaves_no_staging_folder(
+    files: dict[str, Path], tmp_path: Path, monkeypatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    cache = tmp_path / "cache"
+    parses = []
+    real_load = VM.load_keyed_vectors
+    monkeypatch.setattr(VM, "load_keyed_vectors", lambda *a: parses.append(a) or real_load(*a))
 
     def boom(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(V.np, "save", boom)
-    matrix, _ = V.build_embedding_matrix(files["w2v.txt"], VOCAB, cache_dir=cache)  # still works, warns
-    assert matrix.shape == (len(VOCAB), DIM)
-    assert not list((cache / "vectors").glob("*.npy")) and not list((cache / "vectors").glob(".*"))
+    monkeypatch.setattr(VM.np, "save", boom)
+    with caplog.at_level(logging.WARNING):
+        matrix, _ = V.build_embedding_matrix(files["w2v.txt"], VOCAB, cache_dir=cache)  # still works, warns
+    assert matrix.shape == (len(VOCAB), DIM) and len(parses) == 1  # parsed once, not again after the failure
+    assert any("cannot cache" in r.message and "disk full" in r.message for r in caplog.records)
+    assert cache_entries(cache, "vectors-matrix") == []
 
 
 def test_bad_vocab_arguments(files: dict[str, Path]) -> None:
@@ -322,14 +378,22 @@ def test_vectors_vocabulary(files: dict[str, Path], tmp_path: Path, monkeypatch:
     assert V.vectors_vocabulary(files["w2v.bin"]) == WORDS
     cache = tmp_path / "cache"
     assert V.vectors_vocabulary(files["glove.txt"], cache_dir=cache) == WORDS
-    (cached,) = (cache / "vectors").glob("*.vocab.txt")
-    assert cached.read_text().split("\n") == WORDS
+    (entry,) = cache_entries(cache, "vectors-vocabulary")
+    assert json.loads((cache / "vectors-vocabulary" / entry / "words.json").read_text()) == WORDS
 
-    def no_load(*args, **kwargs):
-        raise AssertionError("parsed despite the cache")
-
-    monkeypatch.setattr(V, "load_keyed_vectors", no_load)
+    forbid(monkeypatch, VM, "load_keyed_vectors", "parsed despite the cache")
     assert V.vectors_vocabulary(files["glove.txt"], cache_dir=cache) == WORDS
+
+
+def test_vectors_vocabulary_cache_keeps_any_word(tmp_path: Path) -> None:
+    from gensim.models import KeyedVectors
+
+    words = ["caf\u00e9", "line\nbreak", "\u00a0nbsp", "\U0001f600", "tab\tword"]
+    kv = KeyedVectors(2)
+    kv.add_vectors(words, np.ones((len(words), 2), np.float32))
+    kv.save(str(tmp_path / "odd.kv"))
+    assert V.vectors_vocabulary(tmp_path / "odd.kv", cache_dir=tmp_path / "cache") == words
+    assert V.vectors_vocabulary(tmp_path / "odd.kv", cache_dir=tmp_path / "cache") == words  # from the cache
 
 
 # ---- resolve_vectors ------------------------------------------------------------------------------------------------
@@ -379,7 +443,7 @@ def test_resolve_gensim_data_layout(files: dict[str, Path], tmp_path: Path, no_d
     (no_download / "glove-wiki-gigaword-50").mkdir()
     target = _gz(files["w2v.txt"], no_download / "glove-wiki-gigaword-50" / "glove-wiki-gigaword-50.gz")
     assert V.resolve_vectors("glove-wiki-gigaword-50") == target
-    assert V.detect_format(target) == "word2vec-text"
+    assert V.detect_vectors_format(target) == "word2vec-text"
     # search_dirs and TEXTCLF_VECTORS come before gensim-data's own directory
     first = tmp_path / "first"
     first.mkdir()
@@ -422,10 +486,11 @@ def test_resolve_uses_downloader_path(no_download: Path, files: dict[str, Path],
 def test_gensim_is_imported_lazily() -> None:
     import ast
 
-    tree = ast.parse(Path(V.__file__).read_text())
-    top = [n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)]
-    names = [a.name for n in top for a in n.names] + [n.module or "" for n in top if isinstance(n, ast.ImportFrom)]
-    assert names and not any(name.startswith("gensim") for name in names)
+    for module in (V, VF, VM):
+        tree = ast.parse(Path(module.__file__ or "").read_text())
+        top = [n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)]
+        names = [a.name for n in top for a in n.names] + [n.module or "" for n in top if isinstance(n, ast.ImportFrom)]
+        assert names and not any(name.startswith("gensim") for name in names), module.__name__
 
 
 # ---- real files (slow) ----------------------------------------------------------------------------------------------
@@ -444,7 +509,7 @@ SMALL_VOCAB = ["<pad>", "<unk>", "the", "movie", "zzzqqq"]
 @pytest.mark.slow
 def test_real_glove_6b_50d(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = _real("glove.6B.50d.txt.gz")
-    assert V.detect_format(path) == "glove-text"
+    assert V.detect_vectors_format(path) == "glove-text"
     assert V.resolve_vectors("glove-wiki-gigaword-50") == path  # found locally via TEXTCLF_VECTORS
     start = time.perf_counter()
     matrix, cov = V.build_embedding_matrix(path, SMALL_VOCAB, expected_dim=50, cache_dir=tmp_path)
@@ -456,10 +521,7 @@ def test_real_glove_6b_50d(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     assert matrix.shape == (5, 50) and not matrix[0].any()
     assert cov == V.Coverage(2, 3, 2, 3)
 
-    def no_load(*args, **kwargs):
-        raise AssertionError("parsed again despite the cache")
-
-    monkeypatch.setattr(V, "load_keyed_vectors", no_load)
+    forbid(monkeypatch, VM, "load_keyed_vectors", "parsed again despite the cache")
     again, _ = V.build_embedding_matrix(path, SMALL_VOCAB, cache_dir=tmp_path)
     np.testing.assert_array_equal(matrix, again)
 
@@ -470,10 +532,7 @@ def test_real_glove_vocabulary_cached(tmp_path: Path, monkeypatch: pytest.Monkey
     words = V.vectors_vocabulary(path, cache_dir=tmp_path)
     assert len(words) == 400_000 and words[:3] == ["the", ",", "."] and "Movie" not in words
 
-    def no_load(*args, **kwargs):
-        raise AssertionError("parsed again despite the cache")
-
-    monkeypatch.setattr(V, "load_keyed_vectors", no_load)
+    forbid(monkeypatch, VM, "load_keyed_vectors", "parsed again despite the cache")
     start = time.perf_counter()
     assert V.vectors_vocabulary(path, cache_dir=tmp_path) == words
     print(f"\ncached vocabulary of glove.6B.50d read in {time.perf_counter() - start:.2f}s")
@@ -482,7 +541,7 @@ def test_real_glove_vocabulary_cached(tmp_path: Path, monkeypatch: pytest.Monkey
 @pytest.mark.slow
 def test_real_googlenews_subset() -> None:
     path = _real("GoogleNews-vectors-negative300.subset-13k.bin")
-    assert V.detect_format(path) == "word2vec-binary"
+    assert V.detect_vectors_format(path) == "word2vec-binary"
     kv = V.load_keyed_vectors(path)
     assert kv.vector_size == 300 and len(kv.index_to_key) > 10_000
     matrix, cov = V.build_embedding_matrix(path, [*SMALL_VOCAB, "paris"], token_counts=[0, 0, 100, 10, 1, 5])

@@ -5,9 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import shutil
-import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,30 +17,16 @@ import torch
 from torch.utils.data import DataLoader
 
 from textclf.data.batching import BucketBatchSampler, TokenIdsDataset, collate_batch
-from textclf.data.prepare import write_splits
-from textclf.data.splits import LabelledSplit, carve_missing_splits, clean_split, encode_labels, label_order
-from textclf.distributed import builds_here
+from textclf.data.cache import CacheEntry, default_cache_dir
+from textclf.data.prepare import build_vocabulary, read_prepared, write_prepared
+from textclf.data.splits import LabelledSplit, carve_missing_splits, clean_split, label_order
 from textclf.errors import TextclfError
 from textclf.tokenize import Tokenizer, TokenizerMode
-from textclf.vocab import Vocabulary
+from textclf.vocab import Vocabulary, merge_vocabularies
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 4  # 4: labels.npy is multi-hot (n, num_labels) for multi-label data
 SPLITS = ("train", "val", "test")
-
-
-def path_fingerprint(path: Path) -> list[Any]:
-    """Identity of a file or folder for cache keys: resolved path, file count, total size, newest mtime."""
-    members = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    stats = [member.stat() for member in members]
-    newest = max((st.st_mtime_ns for st in stats), default=0)
-    return [str(path.resolve()), len(stats), sum(st.st_size for st in stats), newest]
-
-
-def default_cache_dir() -> Path:
-    """``$TEXTCLF_CACHE``, else ``~/.cache/textclf``."""
-    return Path(os.environ.get("TEXTCLF_CACHE") or Path.home() / ".cache" / "textclf")
 
 
 class TextDataModule(L.LightningDataModule):
@@ -113,13 +97,10 @@ class TextDataModule(L.LightningDataModule):
         self.multi_label = multi_label
         self.init_vocab_from = init_vocab_from
         self.extend_vocab = extend_vocab
-        self._init_vocab: Vocabulary | None = None
-        if init_vocab_from is not None:
-            from textclf.finetune import checkpoint_vocabulary
-
-            self._init_vocab, tokenizer = checkpoint_vocabulary(init_vocab_from, tokenizer)
-        try:
-            self.tokenizer = Tokenizer(tokenizer or "basic", max_length)
+        self._init_vocab: Vocabulary | None = None  # init_vocab_from's, read when the data is first needed
+        self._tokenizer_mode = tokenizer
+        try:  # checked now; with init_vocab_from, the checkpoint's mode replaces the default
+            self._tokenizer = Tokenizer(tokenizer or "basic", max_length)
         except ValueError as e:
             raise TextclfError(str(e)) from None
         self.min_freq = min_freq
@@ -138,6 +119,7 @@ class TextDataModule(L.LightningDataModule):
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
         self.seed = seed
         self._meta: dict[str, Any] | None = None
+        self._prepared: Path | None = None  # the prepared-data cache entry, once prepare() found or built it
         self._datasets: dict[str, TokenIdsDataset] = {}
         self._embeddings: torch.Tensor | None = None
         self.scratch_dir: Path | None = None  # while preparing: a folder read_splits may fill (removed afterwards)
@@ -197,8 +179,7 @@ class TextDataModule(L.LightningDataModule):
     def split(self, name: str) -> TokenIdsDataset:
         """The prepared split ``train``, ``val`` or ``test`` (memory-mapped from the cache)."""
         if name not in self._datasets:
-            directory = self._cache_path()
-            self.prepare()
+            directory = self._prepared_dir()
             ids = np.load(directory / f"{name}.ids.npy", mmap_mode="r")
             offsets = np.load(directory / f"{name}.offsets.npy")
             labels = np.load(directory / f"{name}.labels.npy")
@@ -210,14 +191,12 @@ class TextDataModule(L.LightningDataModule):
 
         Dialog corpora keep each utterance's conversation and position here.
         """
-        path = self._cache_path() / f"{name}.meta.json"
-        self.prepare()
+        path = self._prepared_dir() / f"{name}.meta.json"
         return json.loads(path.read_text()) if path.exists() else {}
 
     def split_texts(self, name: str = "test") -> Iterator[str]:
         """The original texts of the prepared split, in :meth:`split` order (kept for ``test`` only), streamed."""
-        path = self._cache_path() / f"{name}.texts.jsonl"
-        self.prepare()
+        path = self._prepared_dir() / f"{name}.texts.jsonl"
         if not path.exists():
             raise TextclfError(f"the prepared data in {path.parent} keeps no texts for the {name!r} split")
         with path.open(encoding="utf-8") as handle:
@@ -270,8 +249,7 @@ class TextDataModule(L.LightningDataModule):
     # ---- preparation and cache ---------------------------------------------------------------------------
 
     def _settings(self) -> dict[str, Any]:
-        settings = {
-            "version": CACHE_VERSION,
+        settings: dict[str, Any] = {
             "class": f"{type(self).__module__}.{type(self).__qualname__}",
             "data": self.fingerprint(),
             "labels": self.fixed_labels(),
@@ -288,30 +266,54 @@ class TextDataModule(L.LightningDataModule):
         }
         if self.multi_label:  # only then, so that other caches keep their keys
             settings["multi_label"] = True
-        if self._init_vocab is not None:  # only then, so that other caches keep their keys
-            tokens = hashlib.sha256("\n".join(self._init_vocab.tokens).encode()).hexdigest()
-            settings["init_vocab"] = [tokens, self._init_vocab.trained_size, self.extend_vocab]
+        base = self._base_vocabulary()
+        if base is not None:  # only then, so that other caches keep their keys
+            tokens = hashlib.sha256("\n".join(base.tokens).encode()).hexdigest()
+            settings["init_vocab"] = [tokens, base.trained_size, self.extend_vocab]
         return settings
 
+    def _cache_entry(self) -> CacheEntry:
+        return CacheEntry(self.cache_dir, "data", self._settings())
+
     def _cache_path(self) -> Path:
-        key = hashlib.sha256(json.dumps(self._settings(), sort_keys=True, default=str).encode()).hexdigest()[:16]
-        return self.cache_dir / "data" / key
+        """``<cache_dir>/data/<key>``: the prepared-data entry of these settings."""
+        return self._cache_entry().path
+
+    def _prepared_dir(self) -> Path:
+        self.prepare()
+        assert self._prepared is not None
+        return self._prepared
 
     def prepare(self) -> dict[str, Any]:
-        """Read, clean, split, tokenise and numericalise the corpus, or load it from the cache. Idempotent."""
+        """Read, clean, split, tokenise and numericalise the corpus, or load it from the cache. Idempotent.
+
+        When several processes prepare the same data at once (DDP ranks), one builds the cache entry while the
+        others wait for it (:mod:`textclf.data.cache`), then read it.
+        """
         if self._meta is not None:
             return self._meta
-        directory = self._cache_path()
-        if not (directory / "meta.json").exists() and builds_here(directory / "meta.json", "the prepared data"):
-            self._build_cache(directory)
-        else:
-            log.info("using prepared data from %s", directory)
-        self._meta = json.loads((directory / "meta.json").read_text())
+        entry = self._cache_entry()
+        built: list[dict[str, Any]] = []
+
+        def build(staging: Path) -> None:
+            built.append(self._build_cache(staging, entry.settings))
+
+        self._meta = entry.get(build, lambda directory: built[0] if built else read_prepared(directory))
+        self._prepared = entry.path
+        if built:
+            meta = built[0]
+            log.info(
+                "prepared %s: %s examples, %d classes, vocabulary of %d -> %s",
+                type(self).__name__,
+                " / ".join(f"{name} {size:,}" for name, size in meta["sizes"].items()),
+                len(meta["labels"]),
+                len(meta["vocab"]),
+                entry.path,
+            )
         return self._meta
 
-    def _build_cache(self, directory: Path) -> None:
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=directory.parent))
+    def _build_cache(self, staging: Path, settings: dict[str, Any]) -> dict[str, Any]:
+        """Write the prepared data into the empty folder ``staging``; return its meta (``settings`` included)."""
         self.scratch_dir = staging / ".raw"
         try:
             splits = {name: clean_split(split) for name, split in self.read_splits().items()}
@@ -319,60 +321,45 @@ class TextDataModule(L.LightningDataModule):
                 splits, self.val_fraction, self.test_fraction, self.seed, self.fold, self.num_folds
             )
             labels = label_order(splits, self.fixed_labels(), self.multi_label)
-            vocab, counts, sizes = write_splits(staging, splits, self.tokenizer, self._build_vocabulary)
-            for name, split in splits.items():
-                np.save(staging / f"{name}.labels.npy", encode_labels(split.labels, labels, self.multi_label))
-                if split.meta:
-                    (staging / f"{name}.meta.json").write_text(json.dumps(split.meta))
-            train = encode_labels(splits["train"].labels, labels, self.multi_label)
-            per_label = train.sum(axis=0) if self.multi_label else np.bincount(train, minlength=len(labels))
-            meta = {
-                "settings": self._settings(),
-                "vocab": vocab.tokens,
-                "trained_size": vocab.trained_size,
-                "token_counts": [counts.get(token, 0) for token in vocab.tokens],
-                "labels": labels,
-                "label_counts": per_label.tolist(),
-                "sizes": sizes,
-            }
-            (staging / "meta.json").write_text(json.dumps(meta))
+            meta = write_prepared(staging, splits, labels, self.tokenizer, self._build_vocabulary, self.multi_label)
+            (staging / "meta.json").write_text(json.dumps({"settings": settings, **meta}))
             shutil.rmtree(self.scratch_dir, ignore_errors=True)
-            try:
-                staging.rename(directory)
-            except OSError:  # another process finished the same cache first
-                shutil.rmtree(staging)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
         finally:
             self.scratch_dir = None
-        log.info(
-            "prepared %s: %s examples, %d classes, vocabulary of %d -> %s",
-            type(self).__name__,
-            " / ".join(f"{name} {size:,}" for name, size in sizes.items()),
-            len(labels),
-            len(vocab),
-            directory,
-        )
+        return {"settings": settings, **meta}
 
     def _needs_vector_words(self) -> bool:
         return self.vectors is not None and (self.keep_words_with_vectors or self.vectors_vocab_size > 0)
 
     def _build_vocabulary(self, counts: Counter[str]) -> Vocabulary:
-        keep: set[str] = set()
-        extra: list[str] = []
+        words = None
         if self._needs_vector_words():
             from textclf.vectors import vectors_vocabulary
 
             words = vectors_vocabulary(self.vectors, cache_dir=self.cache_dir)  # type: ignore[arg-type]
-            if self.keep_words_with_vectors:
-                known = set(words)
-                keep = {w for w in counts if w in known or w.lower() in known or w.capitalize() in known}
-            lowercase = self.tokenizer.mode == "basic"
-            extra = [w.lower() if lowercase else w for w in words[: self.vectors_vocab_size]]
-        own = Vocabulary.build(counts, min_freq=self.min_freq, max_size=self.max_vocab_size, keep=keep, extra=extra)
-        if self._init_vocab is None:
+        own = build_vocabulary(counts, self.min_freq, self.max_vocab_size, words, self.keep_words_with_vectors,
+                               self.vectors_vocab_size, lowercase=self.tokenizer.mode == "basic")  # fmt: skip
+        base = self._base_vocabulary()
+        if base is None:
             return own
-        from textclf.finetune import finetuning_vocabulary
+        vocab = merge_vocabularies(base, own) if self.extend_vocab else base
+        change = (
+            f"extended with {vocab.trained_size - base.trained_size} training words" if self.extend_vocab else "kept"
+        )
+        log.info("vocabulary of %s: %d words, %s", self.init_vocab_from, len(base), change)
+        return vocab
 
-        return finetuning_vocabulary(self._init_vocab, own, self.extend_vocab, str(self.init_vocab_from))
+    @property
+    def tokenizer(self) -> Tokenizer:
+        """The tokenizer (with ``init_vocab_from``: in the checkpoint's mode, read on first use)."""
+        self._base_vocabulary()
+        return self._tokenizer
+
+    def _base_vocabulary(self) -> Vocabulary | None:
+        """``init_vocab_from``'s vocabulary (read once, when the data is first needed; never in ``__init__``)."""
+        if self.init_vocab_from is not None and self._init_vocab is None:
+            from textclf.checkpoint import read_vocabulary
+
+            self._init_vocab, mode = read_vocabulary(self.init_vocab_from, self._tokenizer_mode)
+            self._tokenizer = Tokenizer(mode, self._tokenizer.max_length)
+        return self._init_vocab

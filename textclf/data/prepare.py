@@ -9,20 +9,25 @@ files. Memory holds one batch of texts, the words seen and per-text lengths, nev
 from __future__ import annotations
 
 import json
+import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
 from itertools import islice
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from textclf.data.splits import LabelledSplit
+from textclf.data.splits import LabelledSplit, encode_labels
 from textclf.tokenize import Tokenizer
 from textclf.vocab import Vocabulary
 
+log = logging.getLogger(__name__)
+
 BATCH = 1000  # texts tokenised at a time
-CHUNK = 1 << 22  # ids remapped at a time
+REMAP_CHUNK = 1 << 22  # ids remapped at a time
+SPLIT_FILES = ("ids.npy", "offsets.npy", "labels.npy")  # <split>.<file> of every split in a prepared entry
 
 
 def write_splits(
@@ -107,6 +112,72 @@ def _write_ids(source: Path, target: Path, remap: np.ndarray, total: int) -> Non
     header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.int32)), "fortran_order": False, "shape": (total,)}
     with source.open("rb") as handle, target.open("wb") as out:
         np.lib.format.write_array_header_1_0(out, header)
-        while (chunk := np.fromfile(handle, dtype=np.int32, count=CHUNK)).size:
+        while (chunk := np.fromfile(handle, dtype=np.int32, count=REMAP_CHUNK)).size:
             remap[chunk].tofile(out)
     source.unlink()
+
+
+def write_prepared(
+    directory: Path,
+    splits: dict[str, LabelledSplit],
+    labels: list[str],
+    tokenizer: Tokenizer,
+    build_vocabulary: Callable[[Counter[str]], Vocabulary],
+    multi_label: bool,
+) -> dict[str, Any]:
+    """Write every split's ids, offsets and labels (and per-example meta) into ``directory``; return the meta.
+
+    The meta holds the vocabulary (``vocab``, ``trained_size``, ``token_counts``), the ``labels`` in index order,
+    the training ``label_counts`` and the split ``sizes``.
+    """
+    vocab, counts, sizes = write_splits(directory, splits, tokenizer, build_vocabulary)
+    for name, split in splits.items():
+        np.save(directory / f"{name}.labels.npy", encode_labels(split.labels, labels, multi_label))
+        if split.meta:
+            (directory / f"{name}.meta.json").write_text(json.dumps(split.meta))
+    train = encode_labels(splits["train"].labels, labels, multi_label)
+    per_label = train.sum(axis=0) if multi_label else np.bincount(train, minlength=len(labels))
+    return {
+        "vocab": vocab.tokens,
+        "trained_size": vocab.trained_size,
+        "token_counts": [counts.get(token, 0) for token in vocab.tokens],
+        "labels": labels,
+        "label_counts": per_label.tolist(),
+        "sizes": sizes,
+    }
+
+
+def read_prepared(directory: Path) -> dict[str, Any]:
+    """The ``meta.json`` of a finished prepared-data entry; an error when it or a split's arrays are missing."""
+    meta: dict[str, Any] = json.loads((directory / "meta.json").read_text())
+    files = [f"{name}.{file}" for name in meta["sizes"] for file in SPLIT_FILES]
+    missing = [file for file in files if not (directory / file).is_file()]
+    if missing:
+        raise FileNotFoundError(f"missing {', '.join(missing)}")
+    log.info("using prepared data from %s", directory)
+    return meta
+
+
+def build_vocabulary(
+    counts: Counter[str],
+    min_freq: int,
+    max_size: int | None,
+    vector_words: list[str] | None,
+    keep_words_with_vectors: bool,
+    vectors_vocab_size: int,
+    *,
+    lowercase: bool,
+) -> Vocabulary:
+    """The training vocabulary of ``counts``, with the words of a vectors file (``vector_words``) when asked.
+
+    ``keep_words_with_vectors`` keeps training words below ``min_freq`` that have a vector (exact, lowercase or
+    capitalised); ``vectors_vocab_size`` adds the first N vectors-file words (lowercased for ``lowercase``).
+    """
+    keep: set[str] = set()
+    extra: list[str] = []
+    if vector_words is not None:
+        if keep_words_with_vectors:
+            known = set(vector_words)
+            keep = {w for w in counts if w in known or w.lower() in known or w.capitalize() in known}
+        extra = [w.lower() if lowercase else w for w in vector_words[:vectors_vocab_size]]
+    return Vocabulary.build(counts, min_freq=min_freq, max_size=max_size, keep=keep, extra=extra)

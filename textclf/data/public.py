@@ -6,7 +6,8 @@ import os
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from textclf.data.base import TextDataModule, path_fingerprint
+from textclf.data.base import TextDataModule
+from textclf.data.cache import path_fingerprint
 from textclf.data.splits import LabelledSplit
 from textclf.errors import TextclfError
 
