@@ -10,7 +10,6 @@ needs) and, for multi-label models, ``thresholds.json`` (``{label: threshold}``)
 
 from __future__ import annotations
 
-import argparse
 import copy
 import importlib.util
 import json
@@ -23,21 +22,23 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
+from textclf.data.batching import TokenIdsDataset
 from textclf.encoders import RNNEncoder
 from textclf.errors import TextclfError
+from textclf.inference import predict_proba
 from textclf.model import TextClassifier
 from textclf.tokenize import _BASIC_TOKEN, Tokenizer
 from textclf.vocab import Vocabulary
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("onnx", "torchscript", "both")
+EXPORT_FORMATS = ("onnx", "torchscript", "both")
 MODEL_FILES = {"onnx": "model.onnx", "torchscript": "model.pt"}
 EXPORT_FILES = ("model.onnx", "model.pt", "vocab.json", "labels.json", "tokenizer.json", "thresholds.json")
 DEFAULT_OPSET = 17
@@ -64,12 +65,12 @@ class ExportModule(nn.Module):
             encoder.implementation = "padded"
         self.encoder = encoder.eval()
         self.head = model.head
-        self.multi_label = model.multi_label
+        self.task = model.task
 
     def forward(self, token_ids: Tensor, lengths: Tensor) -> Tensor:
         """token_ids (batch, seq) int64, lengths (batch,) int64 -> probabilities (batch, num_classes)."""
         logits = self.head(self.encoder(self.embedding(token_ids), lengths))  # (batch, num_classes)
-        return torch.sigmoid(logits) if self.multi_label else torch.softmax(logits, dim=-1)
+        return self.task.probabilities(logits)
 
 
 def tokenizer_settings(tokenizer: Tokenizer) -> dict[str, Any]:
@@ -193,17 +194,9 @@ def export_checkpoint(
     overwrite: bool = False,
 ) -> list[Path]:
     """Load a checkpoint written by ``textclf fit`` and :func:`export_model` it (``fmt``: onnx, torchscript, both)."""
-    if fmt not in FORMATS:
-        raise TextclfError(f"unknown export format {fmt!r}; choose from {', '.join(FORMATS)}")
-    path = Path(checkpoint)
-    try:
-        model = TextClassifier.load_from_checkpoint(path, map_location="cpu")
-    except TextclfError:
-        raise
-    except Exception as e:  # e.g. load_state_dict's "Error(s) in loading state_dict ...:\n\tsize mismatch for ..."
-        lines = [line.strip() for line in str(e).splitlines() if line.strip()] or [""]
-        reason = lines[1] if len(lines) > 1 and lines[0].endswith(":") else lines[0]
-        raise TextclfError(f"{path}: checkpoint does not fit its model ({type(e).__name__}: {reason})") from None
+    if fmt not in EXPORT_FORMATS:
+        raise TextclfError(f"unknown export format {fmt!r}; choose from {', '.join(EXPORT_FORMATS)}")
+    model = TextClassifier.load_from_checkpoint(checkpoint, map_location="cpu")
     formats = ("onnx", "torchscript") if fmt == "both" else (fmt,)
     return export_model(model, output_dir, formats, opset=opset, overwrite=overwrite)
 
@@ -238,8 +231,8 @@ def load_exported(path: str | Path) -> Callable[[np.ndarray, np.ndarray], np.nda
 def check_parity(model: TextClassifier, path: Path) -> float:
     """Max |p_export - p_eager| on :func:`probe_batch`; a TextclfError when it exceeds ``TOLERANCE``."""
     token_ids, lengths = probe_batch(len(model.vocab))
-    with torch.no_grad():
-        eager = model.probabilities(model(token_ids, lengths)).numpy()
+    rows = [ids[:length].tolist() for ids, length in zip(token_ids, lengths, strict=True)]
+    eager = predict_proba(model, TokenIdsDataset.from_lists(rows), batch_size=len(rows))
     exported = load_exported(path)(token_ids.numpy(), lengths.numpy())
     diff = float(np.abs(exported - eager).max()) if exported.shape == eager.shape else float("inf")
     if not diff <= TOLERANCE:
@@ -290,27 +283,3 @@ def _require(*modules: str) -> None:
         raise TextclfError(
             f"ONNX export needs {' and '.join(missing)}: pip install 'textclf[export]' (or use --format torchscript)"
         )
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise TextclfError(f"textclf export: {message} (see textclf export --help)")
-
-
-def export_command(argv: list[str]) -> None:
-    """Parse ``textclf export`` arguments and run it."""
-    parser = _Parser(
-        prog="textclf export",
-        description="Export a trained checkpoint as ONNX (model.onnx) and/or TorchScript (model.pt), with "
-        "vocab.json, labels.json and tokenizer.json beside it. See docs/export.md.",
-    )
-    parser.add_argument("checkpoint", help="a .ckpt written by textclf fit")
-    parser.add_argument("output_dir", help="folder for the exported files (created if missing)")
-    parser.add_argument("--format", default="both", choices=FORMATS, help="what to export (default: both)")
-    parser.add_argument("--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset (default: {DEFAULT_OPSET})")
-    parser.add_argument("--overwrite", action="store_true", help="replace an export already in OUTPUT_DIR")
-    args = parser.parse_args(argv)
-    written = export_checkpoint(
-        args.checkpoint, args.output_dir, args.format, opset=args.opset, overwrite=args.overwrite
-    )
-    log.info("exported %s", ", ".join(str(path) for path in written))

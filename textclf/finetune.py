@@ -1,24 +1,28 @@
-"""Fine-tuning from a trained checkpoint: read it, align its vocabulary with a new corpus, copy its weights.
+"""Fine-tuning from a trained checkpoint: copy its weights into a new model, and freeze the backbone for a while.
 
 The data module numericalises a new corpus with the checkpoint's vocabulary (kept, or extended with the new
-training words: :func:`merge_vocabularies`); the model then copies the checkpoint's word vectors row by token,
-its encoder (same class and parameter shapes) and its head when the label set is the same
-(:func:`init_from_checkpoint`). See docs/finetune.md.
+training words: :func:`textclf.vocab.merge_vocabularies`) when it prepares the data; the model then copies, once,
+in its ``setup("fit")`` hook, the checkpoint's word vectors row by token, its encoder (same class and parameter
+shapes) and its head when the label set is the same (:func:`init_from_checkpoint`). :class:`BackboneFreeze`
+keeps the backbone (embeddings and encoder) frozen for the first epochs and trains it at a lower learning rate.
+See docs/finetune.md.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
+from lightning.pytorch.callbacks import BackboneFinetuning
 from torch import Tensor
+from torch.optim import Optimizer
 
+from textclf.checkpoint import class_path, read_checkpoint
 from textclf.errors import TextclfError
-from textclf.tokenize import Tokenizer, TokenizerMode
-from textclf.vocab import Vocabulary
 
 if TYPE_CHECKING:
     from textclf.model import TextClassifier
@@ -26,83 +30,17 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def read_checkpoint(path: str | Path, map_location: str | torch.device | None = "cpu") -> dict[str, Any]:
-    """A textclf checkpoint as a dict (read with ``torch.load(weights_only=True)``); errors name the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise TextclfError(f"checkpoint not found: {path}")
-    try:
-        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:
-        reason = f"{type(e).__name__}: {str(e).splitlines()[0]}"
-        raise TextclfError(f"{path}: not a readable checkpoint ({reason})") from None
-    if not isinstance(checkpoint, dict) or "textclf" not in checkpoint:
-        raise TextclfError(f"{path}: not a textclf checkpoint (no 'textclf' section)")
-    return checkpoint
-
-
-def read_init_checkpoint(path: str | Path) -> dict[str, Any]:
-    """:func:`read_checkpoint`, also refusing a format version this textclf cannot fine-tune from."""
-    from textclf.model import FORMAT_VERSION
-
-    checkpoint = read_checkpoint(path)
-    version = checkpoint["textclf"].get("format_version")
-    if version != FORMAT_VERSION:
-        raise TextclfError(
-            f"{path}: checkpoint format version {version} is not supported (this textclf reads {FORMAT_VERSION})"
-        )
-    return checkpoint
-
-
-def checkpoint_vocabulary(path: str | Path, tokenizer: TokenizerMode | None = None) -> tuple[Vocabulary, TokenizerMode]:
-    """The vocabulary stored in a checkpoint and its tokenizer mode, which ``tokenizer`` (if set) must equal."""
-    config = read_init_checkpoint(path)["textclf"]
-    mode = Tokenizer.from_dict(config["tokenizer"]).mode
-    if tokenizer not in (None, mode):
-        raise TextclfError(
-            f"data.tokenizer is {tokenizer!r} but {path} was trained with the {mode!r} tokenizer, which its "
-            "vocabulary needs: leave data.tokenizer unset"
-        )
-    return Vocabulary(config["vocab"], config["vocab_trained_size"]), mode
-
-
-def finetuning_vocabulary(base: Vocabulary, own: Vocabulary, extend: bool, name: str) -> Vocabulary:
-    """``base`` (a checkpoint's vocabulary, from ``name``) kept, or extended with ``own``'s training words."""
-    vocab = merge_vocabularies(base, own) if extend else base
-    added = vocab.trained_size - base.trained_size
-    log.info(
-        "vocabulary of %s: %d words, %s", name, len(base), f"extended with {added} training words" if extend else "kept"
-    )
-    return vocab
-
-
-def merge_vocabularies(base: Vocabulary, own: Vocabulary) -> Vocabulary:
-    """``base`` extended with the training words of ``own`` that it lacks.
-
-    Order: ``base``'s trained words, then ``own``'s training words not among them (so words that ``base`` only
-    had from a vectors file become trainable when the new corpus uses them), then the words added from vectors
-    files (``base``'s, then ``own``'s), which stay frozen. Every ``base`` token is kept.
-    """
-    tokens = list(base.tokens[: base.trained_size])
-    present = set(tokens)
-    for word in own.tokens[2 : own.trained_size]:
-        if word not in present:
-            present.add(word)
-            tokens.append(word)
-    trained_size = len(tokens)
-    for word in base.tokens[base.trained_size :] + own.tokens[own.trained_size :]:
-        if word not in present:
-            present.add(word)
-            tokens.append(word)
-    return Vocabulary(tokens, trained_size)
-
-
-def init_from_checkpoint(model: TextClassifier, path: str | Path, checkpoint: dict[str, Any]) -> str:
-    """Copy word vectors (by token), the encoder and, for the same label set, the head from ``checkpoint``.
+def init_from_checkpoint(model: TextClassifier, path: str | Path) -> str:
+    """Copy word vectors (by token), the encoder and, for the same label set, the head from the checkpoint ``path``.
 
     Returns:
         A one-line summary of what was copied, also logged.
+
+    Raises:
+        TextclfError: the checkpoint's embedding size, channels or encoder do not fit ``model`` (the message says
+            which and what to change).
     """
+    checkpoint = read_checkpoint(path)
     config, state = checkpoint["textclf"], checkpoint["state_dict"]
     vectors = _init_embedding(model, path, config, state)
     _init_encoder(model, path, config, state)
@@ -170,12 +108,12 @@ def _full_tuned_table(model: TextClassifier) -> Tensor:
 
 def _init_encoder(model: TextClassifier, path: str | Path, config: dict[str, Any], state: dict[str, Tensor]) -> None:
     encoder = model.encoder
-    class_path = f"{type(encoder).__module__}.{type(encoder).__qualname__}"
+    own_path = class_path(type(encoder))
     ckpt = config["encoder"]
     settings = ", ".join(f"{k}={v}" for k, v in ckpt["init_args"].items() if k != "input_size")
-    if ckpt["class_path"] != class_path:
+    if ckpt["class_path"] != own_path:
         raise TextclfError(
-            f"{path} has encoder {ckpt['class_path']}({settings}), not {class_path}: "
+            f"{path} has encoder {ckpt['class_path']}({settings}), not {own_path}: "
             "leave model.encoder unset to take the checkpoint's"
         )
     ckpt_state = {k.removeprefix("encoder."): v for k, v in state.items() if k.startswith("encoder.")}
@@ -206,13 +144,10 @@ def _init_head(model: TextClassifier, config: dict[str, Any], state: dict[str, T
     if sorted(old) != sorted(model.labels) or len(set(old)) != len(old):
         log.info("labels %s differ from the checkpoint's %s: training a new head", model.labels, old)
         return "a new head (other labels)"
-    if bool(config["model"].get("multi_label", False)) != model.multi_label:
+    multi_label = model.task.multi_label
+    if bool(config["model"].get("multi_label", False)) != multi_label:
         kinds = ("single-label", "multi-label")
-        log.info(
-            "the checkpoint is %s, this model %s: training a new head",
-            kinds[not model.multi_label],
-            kinds[model.multi_label],
-        )
+        log.info("the checkpoint is %s, this model %s: training a new head", kinds[not multi_label], kinds[multi_label])
         return "a new head (other kind of labels)"
     rows = torch.tensor([old.index(label) for label in model.labels], dtype=torch.long)
     with torch.no_grad():
@@ -231,3 +166,53 @@ def refuse_overwriting(trainer: Any, path: str | Path) -> None:
                 f"this run would write its checkpoints into {dirpath}, beside {path} that it starts from; "
                 "pick another run directory"
             )
+
+
+def _constant(epoch: int) -> float:
+    return 1.0
+
+
+class BackboneFreeze(BackboneFinetuning):
+    """Lightning's ``BackboneFinetuning``, with a constant backbone learning rate and frozen rows left frozen.
+
+    The backbone (``pl_module.backbone``: the embeddings and the encoder) is frozen before training; at epoch
+    ``unfreeze_at_epoch`` its parameters that train (not the static channel of ``multichannel`` vectors nor the
+    rows added from a vectors file) join the optimizer as a second parameter group with learning rate
+    ``lr_scale`` x the head's, and keep that ratio. A run resumed after that epoch trains them again.
+
+    Args:
+        unfreeze_at_epoch: epochs the backbone stays frozen (0: from the start, at the lower learning rate).
+        lr_scale: backbone learning rate as a fraction of the head's (the optimizer's first group).
+    """
+
+    def __init__(self, unfreeze_at_epoch: int = 0, lr_scale: float = 1.0) -> None:
+        super().__init__(
+            unfreeze_backbone_at_epoch=unfreeze_at_epoch,
+            lambda_func=_constant,
+            backbone_initial_ratio_lr=lr_scale,
+            should_align=False,
+        )
+
+    def freeze_before_training(self, pl_module: Any) -> None:
+        """Freeze the backbone parameters that train."""
+        for parameter in _trainable(pl_module):
+            parameter.requires_grad_(False)
+        if self.unfreeze_backbone_at_epoch > 0:
+            log.info("embeddings and encoder frozen for the first %d epoch(s)", self.unfreeze_backbone_at_epoch)
+
+    def finetune_function(self, pl_module: Any, epoch: int, optimizer: Optimizer) -> None:
+        """At ``unfreeze_at_epoch``: unfreeze and add the backbone group; later (a resumed run): unfreeze only."""
+        if epoch < self.unfreeze_backbone_at_epoch:
+            return
+        params = list(_trainable(pl_module))
+        for parameter in params:
+            parameter.requires_grad_(True)
+        params = self.filter_on_optimizer(optimizer, params)
+        if params:
+            lr = optimizer.param_groups[0]["lr"] * self.backbone_initial_ratio_lr
+            optimizer.add_param_group({"params": params, "lr": lr})
+            self.previous_backbone_lr = lr
+
+
+def _trainable(pl_module: Any) -> Iterable[torch.nn.Parameter]:
+    return pl_module.backbone_parameters()

@@ -1,14 +1,15 @@
-"""Multi-label evaluation: collected sigmoid outputs, per-label decision thresholds and the scores they give.
+"""Multi-label decision thresholds: collected sigmoid outputs, initial thresholds and their tuning.
 
 A multi-label model scores every label independently (sigmoid); label ``j`` is predicted when its probability
 is at least ``thresholds[j]``. Thresholds are fixed, or tuned on the validation split: for every label, the
-threshold that maximises that label's F1 there (see :func:`tune_thresholds`).
+threshold that maximises that label's F1 there (see :func:`tune_thresholds`). The scores they give are
+computed by :class:`textclf.tasks.MultiLabel`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import Tensor
@@ -30,8 +31,8 @@ class CollectedOutputs(Metric):
 
     full_state_update = False
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.add_state("probs", default=[], dist_reduce_fx="cat")
         self.add_state("targets", default=[], dist_reduce_fx="cat")
 
@@ -98,26 +99,3 @@ def tune_thresholds(probs: Tensor, targets: Tensor, fallback: Tensor) -> Tensor:
     has_positives = hits.sum(0) > 0
     thresholds = torch.where(has_positives.cpu(), midpoints.cpu(), thresholds.cpu())
     return thresholds.clamp(1e-6, 1 - 1e-6)
-
-
-def multilabel_scores(probs: Tensor, targets: Tensor, thresholds: Tensor) -> dict[str, Tensor]:
-    """Subset accuracy (``acc``), micro-/macro-F1 and Hamming loss of ``probs >= thresholds``.
-
-    probs, targets: (n, num_labels); thresholds: (num_labels,). Macro-F1 averages over the labels that occur in
-    the targets or the predictions (as the single-label report does); a text with no true and no predicted label
-    counts as exactly right.
-    """
-    predicted = probs >= thresholds.to(probs.device)
-    truth = targets > 0.5
-    tp = (predicted & truth).sum(0).float()
-    fp = (predicted & ~truth).sum(0).float()
-    fn = (~predicted & truth).sum(0).float()
-    present = (tp + fp + fn) > 0
-    per_label = torch.where(present, 2 * tp / (2 * tp + fp + fn).clamp(min=1), torch.zeros_like(tp))
-    micro = 2 * tp.sum() / (2 * tp.sum() + fp.sum() + fn.sum()).clamp(min=1)
-    return {
-        "acc": (predicted == truth).all(dim=1).float().mean(),
-        "f1_micro": micro,
-        "f1_macro": per_label[present].mean() if present.any() else torch.tensor(0.0),
-        "hamming_loss": (predicted != truth).float().mean(),
-    }

@@ -82,3 +82,24 @@ class Vocabulary:
         get, unk = self.index.get, self.unk_index
         ids = [get(token, unk) for token in tokens]
         return ids or [unk]
+
+
+def merge_vocabularies(base: Vocabulary, own: Vocabulary) -> Vocabulary:
+    """``base`` extended with the training words of ``own`` that it lacks (fine-tuning; see docs/finetune.md).
+
+    Order: ``base``'s trained words, then ``own``'s training words not among them (so words that ``base`` only
+    had from a vectors file become trainable when the new corpus uses them), then the words added from vectors
+    files (``base``'s, then ``own``'s), which stay frozen. Every ``base`` token is kept.
+    """
+    tokens = list(base.tokens[: base.trained_size])
+    present = set(tokens)
+    for word in own.tokens[2 : own.trained_size]:
+        if word not in present:
+            present.add(word)
+            tokens.append(word)
+    trained_size = len(tokens)
+    for word in base.tokens[base.trained_size :] + own.tokens[own.trained_size :]:
+        if word not in present:
+            present.add(word)
+            tokens.append(word)
+    return Vocabulary(tokens, trained_size)

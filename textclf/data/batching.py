@@ -20,24 +20,24 @@ class TokenIdsDataset(Dataset[dict[str, torch.Tensor]]):
     Args:
         ids: all token ids, concatenated (int32 or int64).
         offsets: ``(n + 1,)`` start offsets, ``offsets[0] == 0``.
-        labels: ``(n,)`` class indices, ``(n, num_labels)`` multi-hot rows (multi-label data), or None for
+        targets: ``(n,)`` class indices, ``(n, num_labels)`` multi-hot rows (multi-label data), or None for
             unlabelled texts.
     """
 
-    def __init__(self, ids: np.ndarray, offsets: np.ndarray, labels: np.ndarray | None = None) -> None:
+    def __init__(self, ids: np.ndarray, offsets: np.ndarray, targets: np.ndarray | None = None) -> None:
         self.ids = ids
         self.offsets = offsets.astype(np.int64, copy=False)
-        self.labels = labels
+        self.targets = targets
         self.lengths = np.diff(self.offsets)
 
     @classmethod
-    def from_lists(cls, sequences: Sequence[Sequence[int]], labels: Sequence[int] | None = None) -> TokenIdsDataset:
+    def from_lists(cls, sequences: Sequence[Sequence[int]], targets: Sequence[int] | None = None) -> TokenIdsDataset:
         """Build from a list of id lists (used for prediction on raw texts)."""
         lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
         offsets = np.zeros(len(sequences) + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
         flat = np.fromiter((i for s in sequences for i in s), dtype=np.int64, count=int(offsets[-1]))
-        return cls(flat, offsets, None if labels is None else np.asarray(labels, dtype=np.int64))
+        return cls(flat, offsets, None if targets is None else np.asarray(targets, dtype=np.int64))
 
     def __len__(self) -> int:
         return len(self.lengths)
@@ -46,9 +46,9 @@ class TokenIdsDataset(Dataset[dict[str, torch.Tensor]]):
         return self.__getitems__([index])
 
     def __getitems__(self, indices: Sequence[int]) -> dict[str, torch.Tensor]:  # type: ignore[override]
-        """Padded batch: token_ids (batch, max_len) with 0 as padding, lengths (batch,), index (batch,), labels.
+        """Padded batch: token_ids (batch, max_len) with 0 as padding, lengths (batch,), index (batch,), targets.
 
-        Labels are (batch,) int64 class indices, or (batch, num_labels) float32 multi-hot targets.
+        Targets are (batch,) int64 class indices, or (batch, num_labels) float32 multi-hot targets.
         """
         index = np.asarray(indices, dtype=np.int64)
         lengths = self.lengths[index]
@@ -63,9 +63,9 @@ class TokenIdsDataset(Dataset[dict[str, torch.Tensor]]):
             "lengths": torch.from_numpy(lengths.copy()),
             "index": torch.from_numpy(index),
         }
-        if self.labels is not None:
-            dtype = np.float32 if self.labels.ndim == 2 else np.int64  # multi-hot rows or class indices
-            batch["labels"] = torch.from_numpy(np.asarray(self.labels[index], dtype=dtype))
+        if self.targets is not None:
+            dtype = np.float32 if self.targets.ndim == 2 else np.int64  # multi-hot rows or class indices
+            batch["targets"] = torch.from_numpy(np.asarray(self.targets[index], dtype=dtype))
         return batch
 
 
