@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from factories import write_file
+
 # (speaker, utterance, basic, general, full): every basic class, a '|' inside an utterance, an empty utterance
 MRDA_MEETING = [
     ("fe016", "okay.", "F", "fg", "fg"),
@@ -26,16 +28,15 @@ SWDA_CONVERSATION = [
 ]
 
 
-def _write(path: Path, rows: list[tuple[str, ...]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join("|".join(row) + "\n" for row in rows))
+def pipe_lines(rows: list[tuple[str, ...]]) -> str:
+    return "".join("|".join(row) + "\n" for row in rows)
 
 
 def write_mrda(directory: Path) -> Path:
     """``train/ val/ test/`` with meeting files of ``speaker|utterance|basic|general|full`` lines."""
     for split, meetings in (("train", ("Bdb001", "Bed002", "Bed004")), ("val", ("Bed003",)), ("test", ("Bed008",))):
         for meeting in meetings:
-            _write(directory / split / f"{meeting}.txt", MRDA_MEETING)
+            write_file(directory / split / f"{meeting}.txt", pipe_lines(MRDA_MEETING))
     return directory
 
 
@@ -43,7 +44,7 @@ def write_swda(directory: Path) -> Path:
     """``train/ val/ test/`` with conversation files of ``speaker|utterance|tag`` lines."""
     for split, conversations in (("train", ("2005", "2006", "2008")), ("val", ("2010",)), ("test", ("4325",))):
         for conversation in conversations:
-            _write(directory / split / f"{conversation}.txt", SWDA_CONVERSATION)
+            write_file(directory / split / f"{conversation}.txt", pipe_lines(SWDA_CONVERSATION))
     return directory
 
 

@@ -11,9 +11,6 @@ import io
 import tarfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
-
-import datasets
 
 from textclf.data.corpora.documents import NEWSGROUPS, AGNews, DBpedia14, YahooAnswers
 
@@ -105,15 +102,6 @@ def write_20newsgroups(directory: Path, train_per_group: int = 4, test_per_group
                     number -= 1  # numbers decrease: the reader sorts them
                     text = MESSAGE.format(i=i, body=f"{group} {body}").encode("latin-1")
                     add_file(archive, f"20news-bydate-{split}/{group}/{number}", text)
-    return directory
-
-
-def write_hub_repo(directory: Path, features: dict[str, Any], splits: dict[str, dict[str, list[Any]]]) -> Path:
-    """A local directory laid out like a Parquet-backed Hub dataset repository (data/<split>-00000-of-00001.parquet)."""
-    (directory / "data").mkdir(parents=True)
-    for split, columns in splits.items():
-        table = datasets.Dataset.from_dict(columns, features=datasets.Features(features))
-        table.to_parquet(str(directory / "data" / f"{split}-00000-of-00001.parquet"))
     return directory
 
 

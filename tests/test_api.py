@@ -7,7 +7,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from factories import tiny_data, write_csv
+from factories import quiet_trainer, tiny_data, write_csv
 
 import textclf
 from textclf import RNNEncoder, TextClassifier
@@ -27,13 +27,11 @@ def test_readme_flow_trains_saves_and_predicts(tmp_path: Path) -> None:
         optimizer=partial(torch.optim.Adam, lr=0.02),
         lr_scheduler=partial(torch.optim.lr_scheduler.ReduceLROnPlateau, patience=1),
     )
-    trainer = L.Trainer(
-        max_epochs=6, gradient_clip_val=5.0, default_root_dir=tmp_path, enable_progress_bar=False, logger=False
-    )
+    trainer = quiet_trainer(6, enable_checkpointing=True, gradient_clip_val=5.0, default_root_dir=tmp_path)
     trainer.fit(model, data)
     assert trainer.checkpoint_callback is not None
     results = trainer.test(model, data, ckpt_path="best", verbose=False)
-    assert set(results[0]) == {"test/loss", "test/acc", "test/f1_macro"}
+    assert set(results[0]) == {"test/loss", "test/acc", "test/f1_macro", "test/f1_weighted"}
     assert results[0]["test/acc"] >= 0.8  # the cue words make this corpus easy to learn
 
     loaded = TextClassifier.load_from_checkpoint(trainer.checkpoint_callback.best_model_path)

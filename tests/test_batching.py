@@ -11,7 +11,7 @@ SEQUENCES = [[5, 6, 7], [8], [9, 10], [11, 12, 13, 14]]
 
 
 def test_from_lists_round_trip():
-    dataset = TokenIdsDataset.from_lists(SEQUENCES, labels=[0, 1, 1, 0])
+    dataset = TokenIdsDataset.from_lists(SEQUENCES, targets=[0, 1, 1, 0])
     assert len(dataset) == 4
     assert dataset.lengths.tolist() == [3, 1, 2, 4]
     assert dataset.offsets.tolist() == [0, 3, 4, 6, 10]
@@ -20,12 +20,12 @@ def test_from_lists_round_trip():
 
 
 def test_getitems_pads_with_zero_and_keeps_lengths_labels_and_index():
-    dataset = TokenIdsDataset.from_lists(SEQUENCES, labels=[0, 1, 1, 0])
+    dataset = TokenIdsDataset.from_lists(SEQUENCES, targets=[0, 1, 1, 0])
     batch = dataset.__getitems__([3, 1, 0])
     assert batch["token_ids"].dtype == torch.int64
     assert batch["token_ids"].tolist() == [[11, 12, 13, 14], [8, 0, 0, 0], [5, 6, 7, 0]]
     assert batch["lengths"].tolist() == [4, 1, 3]
-    assert batch["labels"].tolist() == [0, 1, 0]
+    assert batch["targets"].tolist() == [0, 1, 0]
     assert batch["index"].tolist() == [3, 1, 0]
     assert collate_batch(batch) is batch
 
@@ -49,7 +49,7 @@ def test_int32_flat_ids_with_offsets_from_a_cache():
 def test_dataloader_with_the_bucket_sampler_yields_padded_batches():
     lengths = [1, 5, 2, 7, 3]
     sequences = [list(range(1, n + 1)) for n in lengths]
-    dataset = TokenIdsDataset.from_lists(sequences, labels=[0, 1, 0, 1, 0])
+    dataset = TokenIdsDataset.from_lists(sequences, targets=[0, 1, 0, 1, 0])
     sampler = BucketBatchSampler(dataset.lengths, batch_size=2, shuffle=False)
     loader = torch.utils.data.DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_batch)
     seen = []

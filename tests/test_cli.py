@@ -12,11 +12,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from factories import write_csv, write_vectors
+import yaml
+from factories import QUIET_TRAINER_ARGS, RECIPES, printed_config, write_csv, write_vectors
 
+import textclf.evaluate
 from textclf.cli import TextclfCLI, main
-
-RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+from textclf.commands import DESCRIPTIONS
 
 
 def fit_args(root: Path, *extra: str) -> list[str]:
@@ -31,8 +32,7 @@ def fit_args(root: Path, *extra: str) -> list[str]:
         "--data.init_args.batch_size=8",
         "--model.encoder.init_args.hidden_size=8",
         "--trainer.max_epochs=2",
-        "--trainer.enable_progress_bar=false",
-        "--trainer.enable_model_summary=false",
+        *QUIET_TRAINER_ARGS,
         f"--trainer.default_root_dir={root / 'runs'}",
         *extra,
     ]
@@ -161,8 +161,9 @@ def test_fit_writes_the_evaluation_report(run_dir: Path) -> None:
     expected = json.loads((run_dir / "test_metrics.json").read_text())
     metrics = json.loads((report / "metrics.json").read_text())
     assert metrics["checkpoint"] == expected["checkpoint"] and metrics["n"] == 20
-    assert metrics["accuracy"] == pytest.approx(expected["test/acc"], abs=1e-6)
-    assert metrics["macro_f1"] == pytest.approx(expected["test/f1_macro"], abs=1e-6)
+    assert metrics["acc"] == pytest.approx(expected["test/acc"], abs=1e-6)
+    for name in ("acc", "f1_macro", "f1_weighted"):  # one set of names, in logs and reports alike
+        assert metrics[name] == pytest.approx(expected[f"test/{name}"], abs=1e-6)
     assert metrics["loss"] == pytest.approx(expected["test/loss"], abs=1e-4)
     with (report / "per_class.csv").open() as handle:
         assert [(row["label"], row["support"]) for row in csv.DictReader(handle)] == [("neg", "10"), ("pos", "10")]
@@ -173,7 +174,7 @@ def test_fit_writes_the_evaluation_report(run_dir: Path) -> None:
     with (run_dir.parents[3] / "test.csv").open() as handle:
         test_rows = list(csv.DictReader(handle))
     wrong = [json.loads(line) for line in (report / "misclassified.jsonl").read_text().splitlines()]
-    assert len(wrong) == round(20 * (1 - metrics["accuracy"]))
+    assert len(wrong) == round(20 * (1 - metrics["acc"]))
     for record in wrong:
         row = test_rows[record["index"]]
         assert (record["text"], record["true"]) == (row["text"], row["label"]) != record["predicted"]
@@ -187,7 +188,7 @@ def test_test_subcommand_writes_its_report_where_asked(run_dir: Path, tmp_path: 
     TextclfCLI(args=["test", *args, f"--report_dir={tmp_path / 'mine'}"])
     metrics = json.loads((tmp_path / "mine" / "metrics.json").read_text())
     assert metrics["checkpoint"] == str(checkpoint)
-    assert metrics["accuracy"] == json.loads((run_dir / "test_metrics.json").read_text())["test/acc"]
+    assert metrics["acc"] == json.loads((run_dir / "test_metrics.json").read_text())["test/acc"]
 
     shutil.rmtree(run_dir / "report")  # without --report_dir: the checkpoint's run directory
     TextclfCLI(args=["test", *args])
@@ -205,3 +206,156 @@ def test_test_without_logger_or_checkpoint_skips_the_report_with_a_note(run_dir:
         logging.getLogger("textclf").removeHandler(handler)
     assert any(message.startswith("no evaluation report: ") for message in messages)
     assert not list(tmp_path.rglob("metrics.json"))
+
+
+# ---- one command tree: fit | validate | test | predict | evaluate | export ------------------------------------
+
+
+def test_help_lists_every_subcommand_with_its_description(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "120")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    listed = {line.split()[0]: line.split(None, 1)[1] for line in capsys.readouterr().out.splitlines()[-6:]}
+    assert listed == DESCRIPTIONS
+    assert list(DESCRIPTIONS) == ["fit", "validate", "test", "predict", "evaluate", "export"]
+
+
+def test_predict_and_export_take_a_config_file(run_dir: Path, tmp_path: Path) -> None:
+    texts = tmp_path / "texts.csv"
+    texts.write_text("id,text\nq1,a superb film\nq2,the plot was boring\n")
+    config = {
+        "checkpoint": str(run_dir / "checkpoints" / "best.ckpt"),
+        "inputs": [str(texts)],
+        "output": str(tmp_path / "out.csv"),
+        "id_column": "id",
+        "top_k": 1,
+        "progress": False,
+    }
+    (tmp_path / "predict.yaml").write_text(yaml.safe_dump(config))
+    main(["predict", "-c", str(tmp_path / "predict.yaml")])
+    lines = (tmp_path / "out.csv").read_text().splitlines()
+    assert lines[0] == "id,text,label,top1_label,top1_prob"
+    assert [line.split(",")[:2] for line in lines[1:]] == [["q1", "a superb film"], ["q2", "the plot was boring"]]
+
+    config = {"checkpoint": config["checkpoint"], "output_dir": str(tmp_path / "export"), "format": "torchscript"}
+    (tmp_path / "export.yaml").write_text(yaml.safe_dump(config))
+    main(["export", "-c", str(tmp_path / "export.yaml")])
+    assert sorted(p.name for p in (tmp_path / "export").iterdir()) == [
+        "labels.json",
+        "model.pt",
+        "tokenizer.json",
+        "vocab.json",
+    ]
+
+
+def test_documented_spellings_keep_working(run_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    checkpoint = str(run_dir / "checkpoints" / "best.ckpt")
+    texts = tmp_path / "texts.csv"
+    texts.write_text("id,text,lang,src\nq1,a superb film,en,x\nq2,the plot was boring,en,y\n")
+    predict = ["predict", checkpoint, str(texts), "-o", str(tmp_path / "out.txt"), "--format", "csv"]
+    predict += ["--text-column", "text", "--id-column", "id", "--keep-columns", "lang,src", "--top-k", "1"]
+    predict += ["--threshold", "0.01", "--batch-size", "1", "--device", "cpu", "--no-progress"]
+    messages: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: messages.append(record.getMessage())  # type: ignore[method-assign]
+    logging.getLogger("textclf").addHandler(handler)
+    try:
+        main(predict)
+    finally:
+        logging.getLogger("textclf").removeHandler(handler)
+    assert not [message for message in messages if "texts/s" in message]  # --no-progress
+    lines = (tmp_path / "out.txt").read_text().splitlines()
+    assert lines[0] == "id,lang,src,text,label,labels,top1_label,top1_prob"
+    assert [line.split(",")[:4] for line in lines[1:]] == [
+        ["q1", "en", "x", "a superb film"],
+        ["q2", "en", "y", "the plot was boring"],
+    ]
+    assert all(line.split(",")[5] == "neg|pos" for line in lines[1:])  # --threshold 0.01: both labels
+
+    export = ["export", checkpoint, str(tmp_path / "export"), "--format", "torchscript", "--opset", "17"]
+    main(export)
+    main([*export, "--overwrite"])
+    assert (tmp_path / "export" / "model.pt").is_file()
+
+    calls: list[tuple[tuple[str, ...], dict]] = []
+    monkeypatch.setattr(textclf.evaluate, "evaluate_file", lambda *args, **kwargs: calls.append((args, kwargs)) or {})
+    evaluate = ["evaluate", checkpoint, str(texts), "--text-column", "body", "--label-column", "gold"]
+    evaluate += ["--format", "csv", "--line-pattern", "^(?P<label>\\S+) (?P<text>.*)$", "--encoding", "latin-1"]
+    evaluate += ["--label-delimiter", "|", "--report-dir", "rep", "--batch-size", "7", "--device", "cuda"]
+    main(evaluate)
+    assert calls == [
+        (
+            (checkpoint, str(texts)),
+            {
+                "report_dir": "rep",
+                "text_column": "body",
+                "label_column": "gold",
+                "format": "csv",
+                "line_pattern": r"^(?P<label>\S+) (?P<text>.*)$",
+                "encoding": "latin-1",
+                "label_delimiter": "|",
+                "batch_size": 7,
+                "device": "cuda",
+            },
+        )
+    ]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["predict"],
+        ["predict", "model.ckpt", "--top-k", "two"],
+        ["export", "model.ckpt", "out", "--format", "tflite"],
+        ["evaluate", "model.ckpt"],
+        ["fit", "--no-such-option", "1"],
+        ["train"],
+    ],
+)
+def test_argument_errors_are_one_line(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("textclf: error: "), lines
+
+
+def test_print_config_shows_the_logger_that_will_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    def printed(*extra: str) -> dict:
+        return printed_config(capsys, fit_args(tmp_path, *extra))
+
+    logger = printed()["trainer"]["logger"]
+    assert logger["class_path"] == "lightning.pytorch.loggers.CSVLogger"
+    assert logger["init_args"]["save_dir"] == str(tmp_path / "runs")
+    assert logger["init_args"]["name"] == "custom/csv"
+    assert printed("--trainer.logger=false")["trainer"]["logger"] is False
+
+    checkpoint = str(tmp_path / "model.ckpt")
+    assert printed("--trainer.logger=true", f"--ckpt_path={checkpoint}")["trainer"]["logger"] == logger
+    assert printed_config(capsys, ["predict", checkpoint, "--keep-columns", "a,b"])["keep_columns"] == "a,b"
+
+
+def test_test_needs_no_vectors_file_with_a_checkpoint(
+    run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = run_dir.parents[3]
+    checkpoint = run_dir / "checkpoints" / "best.ckpt"
+    args = fit_args(root, f"--ckpt_path={checkpoint}", "--trainer.logger=false", "--overwrite=true")
+    args = [arg for arg in args[1:] if "hidden_size" not in arg]  # the encoder comes from the checkpoint too
+    args.append(f"--report_dir={tmp_path / 'report'}")
+    (root / "vectors.txt").rename(root / "vectors.moved")  # the file fit trained with
+    try:
+        cli = TextclfCLI(args=["test", *args])
+    finally:
+        (root / "vectors.moved").rename(root / "vectors.txt")
+    assert cli.datamodule.vectors is None and cli.datamodule.vocab.tokens == cli.model.vocab.tokens
+    capsys.readouterr()
+    printed = printed_config(capsys, ["test", *args])
+    assert printed["data"]["init_args"]["vectors"] is None
+    assert printed["model"]["encoder"]["init_args"]["hidden_size"] == 8  # the checkpoint's, not the recipe's 150
+    expected = json.loads((run_dir / "test_metrics.json").read_text())
+    for name in ("test/acc", "test/f1_macro", "test/loss"):
+        assert float(cli.trainer.callback_metrics[name]) == pytest.approx(expected[name], abs=1e-6), name

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import datasets
 import pytest
+from factories import leftovers, write_hub_repo
 from fixtures_dialog import MRDA_MEETING, SWDA_CONVERSATION, write_mrda, write_swda
 
 from textclf import TextclfError
@@ -19,11 +20,8 @@ SILICONE_SWDA = ["sd", "b", "sv", "%", "aa", "+", 'fo_o_fw_by_bc_"', "x", "qw", 
 def write_parquet_export(directory: Path, config: str, columns: dict[str, list], names: list[str], label: str) -> Path:
     """A local directory laid out like a Hub Parquet export (``<config>/<split>/0000.parquet``), SILICONE columns."""
     types = {c: datasets.ClassLabel(names=names) if c == label else datasets.Value("string") for c in columns}
-    for split in ("train", "validation", "test"):
-        (directory / config / split).mkdir(parents=True)
-        table = datasets.Dataset.from_dict(columns, features=datasets.Features(types))
-        table.to_parquet(directory / config / split / "0000.parquet")
-    return directory
+    splits = dict.fromkeys(("train", "validation", "test"), columns)
+    return write_hub_repo(directory, types, splits, shard=f"{config}/{{split}}/0000.parquet")
 
 
 def silicone_mrda(directory: Path, label_column: str = "Label") -> Path:
@@ -107,8 +105,7 @@ def test_bad_files_are_named(tmp_path: Path) -> None:
         MRDA(data_dir=str(directory)).read_splits()
     with pytest.raises(TextclfError, match=r"labels must be one of basic, general, full"):
         MRDA(labels="fine")  # type: ignore[arg-type]
-    leftovers = [p.name for p in (tmp_path / "c").rglob("*")]
-    assert not any(name.startswith(".tmp-") or name == "meta.json" for name in leftovers)
+    assert leftovers(tmp_path / "c") == []
 
 
 # ---- the Hub path, against a local directory laid out like the Parquet export -----------------------------------

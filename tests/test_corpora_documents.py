@@ -9,6 +9,7 @@ from pathlib import Path
 
 import datasets
 import pytest
+from factories import leftovers, write_hub_repo
 from fixtures_documents import (
     GROUPS,
     NEGATIVE,
@@ -17,7 +18,6 @@ from fixtures_documents import (
     add_file,
     write_20newsgroups,
     write_class_csv,
-    write_hub_repo,
     write_imdb,
 )
 
@@ -52,11 +52,6 @@ SIZES = {
 
 def name(cls: type) -> str:
     return cls.__name__
-
-
-def leftovers(cache: Path) -> list[str]:
-    """Prepared data or staging folders left in a cache."""
-    return [p.name for p in cache.rglob("*") if p.name.startswith(".tmp-") or p.name == "meta.json"]
 
 
 # ---- IMDB ----------------------------------------------------------------------------------------------------

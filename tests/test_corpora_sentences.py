@@ -8,6 +8,7 @@ from typing import Any
 
 import datasets
 import pytest
+from factories import HUB_SHARD, leftovers, write_hub_repo
 from fixtures_sentences import (
     write_cr,
     write_glue_sst2,
@@ -55,7 +56,7 @@ def test_sst_bad_label_and_missing_file_are_named(tmp_path: Path) -> None:
         SST2(source="files", data_dir=str(directory), cache_dir=str(tmp_path / "cache")).prepare()
     with pytest.raises(TextclfError, match=r"lacks stsa\.fine\.train"):
         SST5(source="files", data_dir=str(tmp_path / "nowhere"), cache_dir=str(tmp_path / "cache")).prepare()
-    assert not any(p.name.startswith(".tmp-") or p.name == "meta.json" for p in (tmp_path / "cache").rglob("*"))
+    assert leftovers(tmp_path / "cache") == []
 
 
 def test_glue_tsv_with_labelled_test(tmp_path: Path) -> None:
@@ -146,11 +147,7 @@ def write_hub(directory: Path, columns: dict[str, Any], splits: dict[str, dict[s
     Without ``config``: under ``data/`` (found by convention). With one: under ``<config>/``, declared in the
     README's ``configs`` metadata, as in ``nyu-mll/glue``.
     """
-    folder = directory / (config or "data")
-    folder.mkdir(parents=True)
-    for split, values in splits.items():
-        table = datasets.Dataset.from_dict(values, features=datasets.Features(columns))
-        table.to_parquet(str(folder / f"{split}-00000-of-00001.parquet"))
+    write_hub_repo(directory, columns, splits, HUB_SHARD.replace("data/", f"{config}/") if config else HUB_SHARD)
     if config:
         files = "".join(f"  - split: {split}\n    path: {config}/{split}-*\n" for split in splits)
         (directory / "README.md").write_text(f"---\nconfigs:\n- config_name: {config}\n  data_files:\n{files}---\n")

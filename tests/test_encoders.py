@@ -4,7 +4,7 @@ import warnings
 
 import pytest
 import torch
-from factories import seeded_rnn_encoder
+from factories import make_encoder
 
 from textclf.encoders import BagOfEmbeddingsEncoder, Encoder, RNNEncoder, reverse_within_length
 from textclf.errors import TextclfError
@@ -29,11 +29,6 @@ SHARED = list(itertools.product(CELLS, DIRECTIONS, POOLINGS, LAYERS))
 SHARED_IDS = [f"{c}-{'bi' if b else 'uni'}-{p}-{n}layer" for c, b, p, n in SHARED]
 
 
-def make_encoder(cell, bidirectional, pooling, implementation, num_layers, dropout=0.0) -> RNNEncoder:
-    options = {"cell": cell, "bidirectional": bidirectional, "pooling": pooling, "num_layers": num_layers}
-    return seeded_rnn_encoder(INPUT_SIZE, HIDDEN, implementation=implementation, dropout=dropout, **options)
-
-
 def make_batch(lengths, extra_padding=0, seed=1) -> tuple[torch.Tensor, torch.Tensor]:
     """Random embedded texts; the padding holds random garbage too, which must never matter."""
     generator = torch.Generator().manual_seed(seed)
@@ -48,7 +43,7 @@ def real_mask(lengths, seq) -> torch.Tensor:
 
 @pytest.mark.parametrize(("cell", "bidirectional", "pooling", "implementation", "num_layers"), ALL, ids=ALL_IDS)
 def test_output_shape(cell, bidirectional, pooling, implementation, num_layers):
-    encoder = make_encoder(cell, bidirectional, pooling, implementation, num_layers)
+    encoder = make_encoder(INPUT_SIZE, HIDDEN, cell, bidirectional, pooling, implementation, num_layers)
     embedded, lengths = make_batch(LENGTHS)
     output = encoder(embedded, lengths)
     assert encoder.output_size == HIDDEN * (2 if bidirectional else 1)
@@ -58,7 +53,7 @@ def test_output_shape(cell, bidirectional, pooling, implementation, num_layers):
 
 @pytest.mark.parametrize(("cell", "bidirectional", "pooling", "implementation", "num_layers"), ALL, ids=ALL_IDS)
 def test_padding_never_changes_a_result(cell, bidirectional, pooling, implementation, num_layers):
-    encoder = make_encoder(cell, bidirectional, pooling, implementation, num_layers)
+    encoder = make_encoder(INPUT_SIZE, HIDDEN, cell, bidirectional, pooling, implementation, num_layers)
     embedded, lengths = make_batch(LENGTHS, extra_padding=3)
     batched = encoder(embedded, lengths)
     trimmed = encoder(embedded[:, : max(LENGTHS)], lengths)  # fewer padding columns
@@ -70,7 +65,7 @@ def test_padding_never_changes_a_result(cell, bidirectional, pooling, implementa
 
 @pytest.mark.parametrize(("cell", "bidirectional", "pooling", "implementation", "num_layers"), ALL, ids=ALL_IDS)
 def test_gradients_reach_real_tokens_only(cell, bidirectional, pooling, implementation, num_layers):
-    encoder = make_encoder(cell, bidirectional, pooling, implementation, num_layers)
+    encoder = make_encoder(INPUT_SIZE, HIDDEN, cell, bidirectional, pooling, implementation, num_layers)
     embedded, lengths = make_batch(LENGTHS, extra_padding=2)
     embedded.requires_grad_()
     encoder(embedded, lengths).sum().backward()
@@ -89,7 +84,7 @@ def test_gradients_reach_real_tokens_only(cell, bidirectional, pooling, implemen
 @pytest.mark.parametrize(("cell", "bidirectional", "pooling", "num_layers"), SHARED, ids=SHARED_IDS)
 def test_packed_and_padded_agree(cell, bidirectional, pooling, num_layers):
     # Inter-layer dropout is configured but inactive in eval mode, so the two paths must agree exactly.
-    encoder = make_encoder(cell, bidirectional, pooling, "packed", num_layers, dropout=0.5)
+    encoder = make_encoder(INPUT_SIZE, HIDDEN, cell, bidirectional, pooling, "packed", num_layers, dropout=0.5)
     embedded, lengths = make_batch(LENGTHS, extra_padding=2)
     results = {}
     for implementation in IMPLEMENTATIONS:
@@ -108,7 +103,7 @@ def test_packed_and_padded_agree(cell, bidirectional, pooling, num_layers):
 
 
 def test_auto_matches_both_implementations_on_cpu():
-    encoder = make_encoder("lstm", True, "max", "auto", 1)
+    encoder = make_encoder(INPUT_SIZE, HIDDEN, "lstm", True, "max", "auto", 1)
     embedded, lengths = make_batch(LENGTHS)
     auto = encoder(embedded, lengths)
     for implementation in IMPLEMENTATIONS:
@@ -118,7 +113,7 @@ def test_auto_matches_both_implementations_on_cpu():
 
 @pytest.mark.parametrize(("cell", "expected"), [("lstm", "padded"), ("gru", "packed")])
 def test_auto_picks_padded_except_for_gru_on_cpu(cell, expected, monkeypatch):
-    encoder = make_encoder(cell, True, "max", "auto", 1)
+    encoder = make_encoder(INPUT_SIZE, HIDDEN, cell, True, "max", "auto", 1)
     used = []
 
     def spy(path):
@@ -133,7 +128,7 @@ def test_auto_picks_padded_except_for_gru_on_cpu(cell, expected, monkeypatch):
 
 @pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
 def test_dropout_between_layers_is_active_in_training(implementation):
-    encoder = make_encoder("lstm", True, "mean", implementation, 2, dropout=0.5)
+    encoder = make_encoder(INPUT_SIZE, HIDDEN, "lstm", True, "mean", implementation, 2, dropout=0.5)
     embedded, lengths = make_batch(LENGTHS)
     evaluated = encoder(embedded, lengths)
     encoder.train()
@@ -148,11 +143,11 @@ def test_reverse_within_length():
 
 
 def test_weights_live_in_one_standard_rnn_module():
-    encoder = make_encoder("lstm", True, "max", "auto", 2)
+    encoder = make_encoder(INPUT_SIZE, HIDDEN, "lstm", True, "max", "auto", 2)
     assert isinstance(encoder.rnn, torch.nn.LSTM)
     names = set(encoder.state_dict())
     assert {"rnn.weight_ih_l0", "rnn.weight_hh_l1_reverse", "rnn.bias_ih_l1"} <= names
-    assert isinstance(make_encoder("gru", False, "max", "auto", 1).rnn, torch.nn.GRU)
+    assert isinstance(make_encoder(INPUT_SIZE, HIDDEN, "gru", False, "max", "auto", 1).rnn, torch.nn.GRU)
 
 
 @pytest.mark.parametrize("encoder_class", [RNNEncoder, BagOfEmbeddingsEncoder])
@@ -233,7 +228,7 @@ def test_bag_of_embeddings_contract(pooling):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 @pytest.mark.parametrize(("cell", "bidirectional"), [("lstm", True), ("gru", True), ("lstm", False)])
 def test_cuda_padded_matches_packed_without_warnings(cell, bidirectional):
-    encoder = make_encoder(cell, bidirectional, "max", "auto", 2).cuda()
+    encoder = make_encoder(INPUT_SIZE, HIDDEN, cell, bidirectional, "max", "auto", 2).cuda()
     embedded, lengths = make_batch(LENGTHS, extra_padding=2)
     embedded = embedded.cuda()
     with warnings.catch_warnings():

@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from factories import seeded_rnn_encoder
+from factories import make_encoder
 
 INPUT_SIZE = 4
 HIDDEN = 3
@@ -83,15 +83,10 @@ CASES = [
 IDS = [f"{c}-{'bi' if b else 'uni'}-{n}layer-{i}" for c, b, n, i in CASES]
 
 
-def make_encoder(cell, bidirectional, num_layers, implementation, pooling):
-    options = {"cell": cell, "bidirectional": bidirectional, "pooling": pooling, "num_layers": num_layers}
-    return seeded_rnn_encoder(INPUT_SIZE, HIDDEN, implementation=implementation, **options)
-
-
 @pytest.mark.parametrize(("cell", "bidirectional", "num_layers", "implementation"), CASES, ids=IDS)
 @pytest.mark.parametrize("pooling", ["mean", "max"])
 def test_pooled_states_match_equations(cell, bidirectional, num_layers, implementation, pooling):
-    encoder = make_encoder(cell, bidirectional, num_layers, implementation, pooling)
+    encoder = make_encoder(INPUT_SIZE, HIDDEN, cell, bidirectional, pooling, implementation, num_layers)
     embedded, lengths = make_inputs()
     with torch.no_grad():
         output = encoder(embedded, lengths)
@@ -103,7 +98,7 @@ def test_pooled_states_match_equations(cell, bidirectional, num_layers, implemen
 
 @pytest.mark.parametrize(("cell", "bidirectional", "num_layers", "implementation"), CASES, ids=IDS)
 def test_last_pooling_is_final_state_of_each_direction(cell, bidirectional, num_layers, implementation):
-    encoder = make_encoder(cell, bidirectional, num_layers, implementation, "last")
+    encoder = make_encoder(INPUT_SIZE, HIDDEN, cell, bidirectional, "last", implementation, num_layers)
     embedded, lengths = make_inputs()
     with torch.no_grad():
         output = encoder(embedded, lengths)
@@ -117,7 +112,7 @@ def test_last_pooling_is_final_state_of_each_direction(cell, bidirectional, num_
 
 
 def test_attention_pooling_matches_its_formula():
-    encoder = make_encoder("lstm", True, 1, "padded", "attention")
+    encoder = make_encoder(INPUT_SIZE, HIDDEN, "lstm", True, "attention", "padded", 1)
     embedded, lengths = make_inputs()
     assert encoder.attention is not None
     w, b = encoder.attention.projection.weight, encoder.attention.projection.bias

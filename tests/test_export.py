@@ -12,12 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from factories import tiny_model
 from test_cli import fit_args
 
 import textclf.export
 from textclf import RNNEncoder, TextClassifier, TextclfError, Tokenizer, Vocabulary
 from textclf.cli import main
 from textclf.export import EXPORT_FILES, encode_with_vocab, export_model, load_exported, tokenizer_settings
+from textclf.inference import encode_texts
 
 SINGLE_LABEL_FILES = sorted(set(EXPORT_FILES) - {"thresholds.json"})  # thresholds.json: multi-label models only
 
@@ -36,18 +38,12 @@ TEXTS = [
 TOLERANCE = 1e-4
 
 
-def tiny_model(cell: str = "lstm", bidirectional: bool = True, **encoder: object) -> TextClassifier:
+def exportable_model(cell: str = "lstm", bidirectional: bool = True, **encoder: object) -> TextClassifier:
     """Random weights; the last three words are 'untrained' rows, as words added from a vectors file are."""
-    torch.manual_seed(0)
     tokens = ["<pad>", "<unk>", *WORDS]
-    return TextClassifier(
-        RNNEncoder(cell=cell, bidirectional=bidirectional, hidden_size=7, **encoder),
-        vocab=Vocabulary(tokens, trained_size=len(tokens) - 3),
-        labels=["neg", "neutral", "pos"],
-        tokenizer=Tokenizer(max_length=12),
-        embedding_dim=6,
-        embedding_mode="random",
-    ).eval()
+    vocab = Vocabulary(tokens, trained_size=len(tokens) - 3)
+    options = {"cell": cell, "bidirectional": bidirectional, "hidden_size": 7, **encoder}
+    return tiny_model(vocab, ["neg", "neutral", "pos"], options, seed=0, tokenizer=Tokenizer(max_length=12)).eval()
 
 
 def read_export(folder: Path) -> tuple[list[str], list[str], dict]:
@@ -88,7 +84,7 @@ def assert_parity(model: TextClassifier, folder: Path, texts: list[str]) -> None
 def test_exported_models_match_the_eager_model(
     tmp_path: Path, cell: str, bidirectional: bool, options: dict[str, object]
 ) -> None:
-    model = tiny_model(cell, bidirectional, **options)
+    model = exportable_model(cell, bidirectional, **options)
     implementation = model.encoder.implementation
     export_model(model.train(), tmp_path)
     assert model.training and model.encoder.implementation == implementation  # the eager model is unchanged
@@ -98,11 +94,11 @@ def test_exported_models_match_the_eager_model(
 @pytest.mark.parametrize("mode", ["basic", "cased", "whitespace"])
 @pytest.mark.parametrize("max_length", [None, 3])
 def test_encode_with_vocab_matches_the_models_own_tokenizer(mode: str, max_length: int | None) -> None:
-    model = tiny_model()
+    model = exportable_model()
     model.tokenizer = Tokenizer(mode, max_length)
     settings = json.loads(json.dumps(tokenizer_settings(model.tokenizer)))  # as read back from tokenizer.json
     token_ids, lengths = encode_with_vocab(TEXTS, model.vocab.tokens, settings)
-    expected = model.encode_texts(TEXTS).__getitems__(list(range(len(TEXTS))))
+    expected = encode_texts(model, TEXTS).__getitems__(list(range(len(TEXTS))))
     assert token_ids.dtype == lengths.dtype == np.int64
     np.testing.assert_array_equal(lengths, expected["lengths"].numpy())
     np.testing.assert_array_equal(token_ids, expected["token_ids"].numpy())
@@ -111,7 +107,7 @@ def test_encode_with_vocab_matches_the_models_own_tokenizer(mode: str, max_lengt
 
 def test_the_exported_files(tmp_path: Path) -> None:
     onnx = pytest.importorskip("onnx")
-    model = tiny_model("gru")  # packed in eager mode on CPU ("auto")
+    model = exportable_model("gru")  # packed in eager mode on CPU ("auto")
     written = export_model(model, tmp_path)
     assert sorted(p.name for p in written) == SINGLE_LABEL_FILES
     assert sorted(p.name for p in tmp_path.iterdir()) == SINGLE_LABEL_FILES  # no staging folder left
@@ -134,7 +130,7 @@ def docs_snippet() -> str:
 
 def test_the_documented_snippet_classifies_without_torch(tmp_path: Path) -> None:
     pytest.importorskip("onnxruntime")
-    model = tiny_model(cell="gru")
+    model = exportable_model(cell="gru")
     export_model(model, tmp_path / "export", ["onnx"])
     code = (
         "import sys; sys.modules['torch'] = None; sys.modules['textclf'] = None\n"
@@ -239,6 +235,6 @@ def test_missing_onnx_packages_are_named(
         importlib.util, "find_spec", lambda name, *a: None if name == "onnxruntime" else find_spec(name)
     )
     with pytest.raises(TextclfError, match=r"needs onnxruntime: pip install 'textclf\[export\]'"):
-        export_model(tiny_model(), tmp_path / "out", ["onnx"])
-    export_model(tiny_model(), tmp_path / "out", ["torchscript"])
+        export_model(exportable_model(), tmp_path / "out", ["onnx"])
+    export_model(exportable_model(), tmp_path / "out", ["torchscript"])
     assert (tmp_path / "out" / "model.pt").is_file()

@@ -1,4 +1,3 @@
-import csv
 import logging
 import re
 from pathlib import Path
@@ -6,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from factories import cache_entries, forbid, leftovers, write_csv
 
 from textclf import FileDataModule, TextclfError
 from textclf.data import prepare
@@ -33,14 +33,6 @@ def corpus_rows(n_per_class: int = 10, seed: int = 0) -> list[tuple[str, str]]:
     return rows
 
 
-def write_csv(path: Path, rows: list[tuple[str, str]]) -> Path:
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["text", "label"])
-        writer.writerows(rows)
-    return path
-
-
 @pytest.fixture
 def train_csv(tmp_path) -> Path:
     return write_csv(tmp_path / "train.csv", corpus_rows())
@@ -50,11 +42,6 @@ def module(tmp_path: Path, train, **kwargs) -> FileDataModule:
     kwargs.setdefault("cache_dir", str(tmp_path / "cache"))
     kwargs.setdefault("batch_size", 4)
     return FileDataModule(str(train), **kwargs)
-
-
-def cache_entries(tmp_path: Path) -> list[Path]:
-    root = tmp_path / "cache" / "data"
-    return sorted(root.iterdir()) if root.exists() else []
 
 
 # ---- preparation ---------------------------------------------------------------------------------------------
@@ -79,7 +66,7 @@ def test_missing_val_and_test_are_held_out_stratified(tmp_path, train_csv):
     sizes = {name: len(dm.split(name)) for name in ("train", "val", "test")}
     assert sizes == {"train": 24, "val": 3, "test": 3}
     for name in ("val", "test"):
-        assert sorted(dm.split(name).labels.tolist()) == [0, 1, 2]  # one of each class
+        assert sorted(dm.split(name).targets.tolist()) == [0, 1, 2]  # one of each class
 
 
 def test_larger_fractions_hold_out_more(tmp_path, train_csv):
@@ -110,7 +97,7 @@ def test_cached_ids_are_the_tokenised_and_encoded_texts(tmp_path, train_csv):
     for i, (text, label) in enumerate(rows):
         ids = dataset.ids[dataset.offsets[i] : dataset.offsets[i + 1]].tolist()
         assert ids == vocab.encode(tokenizer(text))
-        assert dataset.labels[i] == dm.labels.index(label)
+        assert dataset.targets[i] == dm.labels.index(label)
     assert vocab.unk_index in dataset.ids[: dataset.offsets[1]].tolist()  # "zebra" is not a training word
 
 
@@ -163,14 +150,12 @@ def test_other_formats_through_the_module(tmp_path):
 def test_the_cache_is_reused_by_an_identical_module(tmp_path, train_csv, monkeypatch, caplog):
     first = module(tmp_path, train_csv)
     first.prepare_data()
-    assert len(cache_entries(tmp_path)) == 1
-    entry = cache_entries(tmp_path)[0]
-    assert {"meta.json", "train.ids.npy", "train.offsets.npy", "train.labels.npy"} <= {p.name for p in entry.iterdir()}
+    assert len(cache_entries(tmp_path / "cache")) == 1
+    entry = cache_entries(tmp_path / "cache")[0]
+    files = {p.name for p in (tmp_path / "cache" / "data" / entry).iterdir()}
+    assert {"meta.json", "train.ids.npy", "train.offsets.npy", "train.labels.npy"} <= files
 
-    def must_not_read(self):
-        raise AssertionError("read_splits called although the cache holds this corpus")
-
-    monkeypatch.setattr(FileDataModule, "read_splits", must_not_read)
+    forbid(monkeypatch, FileDataModule, "read_splits", "read_splits called although the cache holds this corpus")
     second = module(tmp_path, train_csv, batch_size=16, num_workers=0)  # loader settings are not in the key
     with caplog.at_level(logging.INFO, logger="textclf"):
         second.setup("fit")
@@ -180,7 +165,7 @@ def test_the_cache_is_reused_by_an_identical_module(tmp_path, train_csv, monkeyp
     assert second.label_counts == first.label_counts
     for name in ("train", "val", "test"):
         assert np.array_equal(second.split(name).ids, first.split(name).ids)
-    assert cache_entries(tmp_path) == [entry]
+    assert cache_entries(tmp_path / "cache") == [entry]
 
 
 @pytest.mark.parametrize(
@@ -199,14 +184,14 @@ def test_a_changed_setting_makes_a_new_cache_entry(tmp_path, train_csv, change):
     module(tmp_path, train_csv).prepare()
     changed = module(tmp_path, train_csv, **change)
     changed.prepare()
-    assert len(cache_entries(tmp_path)) == 2
+    assert len(cache_entries(tmp_path / "cache")) == 2
 
 
 def test_a_changed_file_makes_a_new_cache_entry(tmp_path, train_csv):
     assert module(tmp_path, train_csv).label_counts == [8, 8, 8]
     write_csv(train_csv, corpus_rows(20))
     assert module(tmp_path, train_csv).label_counts == [16, 16, 16]
-    assert len(cache_entries(tmp_path)) == 2
+    assert len(cache_entries(tmp_path / "cache")) == 2
 
 
 def test_a_failing_read_leaves_no_partial_cache(tmp_path, train_csv):
@@ -215,8 +200,7 @@ def test_a_failing_read_leaves_no_partial_cache(tmp_path, train_csv):
     with pytest.raises(TextclfError, match=r"test\.csv, row 2: labels 'mixed' are not in the training split"):
         dm.prepare()
     cache = tmp_path / "cache"
-    assert not list(cache.rglob(".tmp-*"))
-    assert not list(cache.rglob("meta.json"))
+    assert leftovers(cache) == []
 
 
 def test_a_failure_while_writing_leaves_no_partial_cache(tmp_path, train_csv, monkeypatch):
@@ -231,11 +215,11 @@ def test_a_failure_while_writing_leaves_no_partial_cache(tmp_path, train_csv, mo
     with pytest.raises(OSError, match="disk full"):
         module(tmp_path, train_csv).prepare()
     assert not list((tmp_path / "cache").rglob(".tmp-*"))
-    assert cache_entries(tmp_path) == []
+    assert cache_entries(tmp_path / "cache") == []
 
     monkeypatch.setattr(prepare, "_write_ids", real_write)
     assert module(tmp_path, train_csv).labels == ["neg", "neutral", "pos"]
-    assert len(cache_entries(tmp_path)) == 1
+    assert len(cache_entries(tmp_path / "cache")) == 1
 
 
 # ---- paths ---------------------------------------------------------------------------------------------------
@@ -299,15 +283,15 @@ def test_train_dataloader_batches(tmp_path, train_csv):
     dm.setup("fit")
     seen = []
     for batch in dm.train_dataloader():
-        assert set(batch) == {"token_ids", "lengths", "labels", "index"}
+        assert set(batch) == {"token_ids", "lengths", "targets", "index"}
         token_ids, lengths = batch["token_ids"], batch["lengths"]
         assert token_ids.dtype == torch.int64 and token_ids.dim() == 2
-        assert token_ids.shape[0] == lengths.shape[0] == batch["labels"].shape[0] <= 5
+        assert token_ids.shape[0] == lengths.shape[0] == batch["targets"].shape[0] <= 5
         assert token_ids.shape[1] == int(lengths.max())
         positions = torch.arange(token_ids.shape[1])[None, :]
         assert (token_ids[positions >= lengths[:, None]] == 0).all()
         assert (token_ids[positions < lengths[:, None]] > 0).all()  # no padding inside a text
-        assert batch["labels"].dtype == torch.int64 and set(batch["labels"].tolist()) <= {0, 1, 2}
+        assert batch["targets"].dtype == torch.int64 and set(batch["targets"].tolist()) <= {0, 1, 2}
         seen += batch["index"].tolist()
     assert sorted(seen) == list(range(24))
 

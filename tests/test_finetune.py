@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import math
 import re
 from functools import partial
@@ -11,31 +10,28 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
-from factories import tiny_data, write_csv, write_vectors
+from factories import QUIET_TRAINER_ARGS, RECIPES, quiet_trainer, sentiment_rows, tiny_data, write_csv, write_vectors
 
 from textclf import BagOfEmbeddingsEncoder, FileDataModule, RNNEncoder, TextClassifier, TextclfError, Vocabulary
 from textclf.cli import main
-from textclf.finetune import merge_vocabularies
+from textclf.vocab import merge_vocabularies
 
-RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 NEW_WORDS = ["zebra", "quokka"]  # in the new corpus only; 'zebra' has a vector, 'quokka' none
 
 
 def write_new_corpus(path: Path, labels: tuple[str, str] = ("neg", "pos"), rows: int = 30) -> Path:
     """A corpus like write_csv's, plus two words the first corpus never had."""
-    source = list(csv.reader(write_csv(path.with_suffix(".src"), rows=rows, seed=3).open()))[1:]
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["text", "label"])
-        for i, (text, label) in enumerate(source):
-            writer.writerow([f"{text} {NEW_WORDS[i % 2]}", labels[0] if label == "neg" else labels[1]])
-    return path
+    source = enumerate(sentiment_rows(rows, seed=3))
+    return write_csv(
+        path,
+        ([f"{text} {NEW_WORDS[i % 2]}", labels[0] if label == "neg" else labels[1]] for i, (text, label) in source),
+    )
 
 
-def trainer(root: Path, epochs: int = 1, **kwargs) -> L.Trainer:
-    options = {"logger": False, "enable_progress_bar": False, "enable_model_summary": False}
-    options.update(enable_checkpointing=False, default_root_dir=root, **kwargs)
-    return L.Trainer(max_epochs=epochs, **options)
+def initialised(model: TextClassifier) -> TextClassifier:
+    """The model after the hook that copies init_from's weights, as it runs when training starts."""
+    model.setup("fit")
+    return model
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +40,7 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("base")
     data = tiny_data(root, rows=40)
     model = TextClassifier.for_data(data, RNNEncoder(cell="gru", hidden_size=6, pooling="max"))
-    fitted = trainer(root)
+    fitted = quiet_trainer(default_root_dir=root)
     fitted.fit(model, data)
     path = root / "base.ckpt"
     fitted.save_checkpoint(path)
@@ -84,14 +80,14 @@ def test_tokenizer_follows_the_checkpoint_and_another_one_is_refused(tmp_path: P
     with pytest.raises(
         TextclfError, match=rf"'whitespace' but {re.escape(str(base))} was trained with the 'basic' tokenizer"
     ):
-        new_data(tmp_path, base, tokenizer="whitespace")
+        new_data(tmp_path, base, tokenizer="whitespace").prepare()  # read on first use, never in __init__
     assert new_data(tmp_path, base, tokenizer="basic").tokenizer.mode == "basic"
 
 
 def test_weights_are_copied_by_token_and_the_head_continues_for_the_same_labels(tmp_path: Path, base: Path) -> None:
     old = TextClassifier.load_from_checkpoint(base)
     data = new_data(tmp_path, base, labels=["pos", "neg"])  # the same label set, in another order
-    model = TextClassifier.for_data(data, dropout=0.3)  # init_from and the encoder come from the checkpoint
+    model = initialised(TextClassifier.for_data(data, dropout=0.3))  # init_from, encoder: from the checkpoint
     assert model.init_from == str(base) and isinstance(model.encoder, RNNEncoder) and model.encoder.cell == "gru"
     for word in ["good", "awful", "the", "<unk>"]:
         assert torch.equal(
@@ -116,7 +112,7 @@ def test_other_labels_get_a_new_head_and_words_without_vectors_the_documented_in
     old = TextClassifier.load_from_checkpoint(base)
     data = new_data(tmp_path, base, vectors=None, labels_in_file=("negative", "positive"))
     assert data.labels == ["negative", "positive"]
-    model = TextClassifier.for_data(data)
+    model = initialised(TextClassifier.for_data(data))
     assert not torch.equal(model.head.weight, old.head.weight)
     quokka = model.embedding(torch.tensor([model.vocab.index["quokka"]]))
     a = math.sqrt(3.0) * float(torch.cat([old.embedding.tuned.weight, old.embedding.untrained])[2:].std())
@@ -135,33 +131,37 @@ def test_incompatible_or_unreadable_checkpoints_fail_with_one_line_naming_them(t
         "pretrained_embeddings": data.embeddings,
         "init_from": str(base),
     }
+
+    def encoder() -> RNNEncoder:  # the checkpoint's settings
+        return RNNEncoder(cell="gru", hidden_size=6, pooling="max")
+
     with pytest.raises(
         TextclfError,
         match=rf"{re.escape(str(base))}: its encoder .* does not fit model.encoder: .* is \(18.*there, \(12.* here",
     ):
-        TextClassifier(RNNEncoder(cell="gru", hidden_size=4), **options)
+        initialised(TextClassifier(RNNEncoder(cell="gru", hidden_size=4), **options))
     with pytest.raises(
         TextclfError, match=rf"{re.escape(str(base))} has encoder textclf.encoders.RNNEncoder\(cell=gru"
     ):
-        TextClassifier(BagOfEmbeddingsEncoder(), **options)
+        initialised(TextClassifier(BagOfEmbeddingsEncoder(), **options))
     with pytest.raises(
         TextclfError, match=rf"{re.escape(str(base))} has 8-dimensional word vectors but this model's are 4-dimensional"
     ):
-        TextClassifier(**{**options, "pretrained_embeddings": torch.randn(len(data.vocab), 4)})
+        initialised(TextClassifier(encoder(), **{**options, "pretrained_embeddings": torch.randn(len(data.vocab), 4)}))
     with pytest.raises(TextclfError, match=r"embedding_mode 'non-static'.*'multichannel' gives 16"):
-        TextClassifier(**{**options, "embedding_mode": "multichannel"})
+        initialised(TextClassifier(encoder(), **{**options, "embedding_mode": "multichannel"}))
     checkpoint = torch.load(base, weights_only=True)
     checkpoint["textclf"]["format_version"] = 7
     torch.save(checkpoint, future := tmp_path / "future.ckpt")
     with pytest.raises(TextclfError, match=rf"{re.escape(str(future))}: checkpoint format version 7 is not supported"):
-        TextClassifier(**{**options, "init_from": str(future)})
+        initialised(TextClassifier(encoder(), **{**options, "init_from": str(future)}))
     with pytest.raises(TextclfError, match=rf"{re.escape(str(future))}: checkpoint format version 7"):
-        new_data(tmp_path, future)
+        new_data(tmp_path, future).prepare()
     (garbage := tmp_path / "garbage.ckpt").write_bytes(b"\x00 not a checkpoint")
     with pytest.raises(TextclfError, match=rf"{re.escape(str(garbage))}: not a readable checkpoint"):
-        new_data(tmp_path, garbage)
+        new_data(tmp_path, garbage).prepare()
     with pytest.raises(TextclfError, match="checkpoint not found"):
-        TextClassifier(**{**options, "init_from": str(tmp_path / "missing.ckpt")})
+        initialised(TextClassifier(encoder(), **{**options, "init_from": str(tmp_path / "missing.ckpt")}))
 
 
 class Snapshots(L.Callback):
@@ -179,17 +179,19 @@ class Snapshots(L.Callback):
 
     def on_train_start(self, trainer: L.Trainer, model: TextClassifier) -> None:
         self._take(model)
+
+    def on_train_end(self, trainer: L.Trainer, model: TextClassifier) -> None:
         self.in_optimizer = {id(p) for group in trainer.optimizers[0].param_groups for p in group["params"]}
 
     def on_train_epoch_end(self, trainer: L.Trainer, model: TextClassifier) -> None:
         self._take(model)
 
 
-def test_frozen_body_stays_put_for_n_epochs_then_trains(tmp_path: Path, base: Path) -> None:
+def test_frozen_backbone_stays_put_for_n_epochs_then_trains(tmp_path: Path, base: Path) -> None:
     data = new_data(tmp_path, base)
-    model = TextClassifier.for_data(data, freeze_body_epochs=2, optimizer=partial(torch.optim.Adam, lr=0.01))
+    model = TextClassifier.for_data(data, freeze_backbone_epochs=2, optimizer=partial(torch.optim.Adam, lr=0.01))
     snapshots = Snapshots()
-    trainer(tmp_path, epochs=3, callbacks=[snapshots]).fit(model, data)
+    quiet_trainer(3, default_root_dir=tmp_path, callbacks=[snapshots]).fit(model, data)
     body = [n for n, p in model.named_parameters() if n.startswith(("embedding.", "encoder."))]
     assert {id(p) for n, p in model.named_parameters() if n in body} <= snapshots.in_optimizer
     for epoch in (1, 2):  # frozen during epochs 0 and 1; the head trains
@@ -199,26 +201,38 @@ def test_frozen_body_stays_put_for_n_epochs_then_trains(tmp_path: Path, base: Pa
     assert all(p.requires_grad for n, p in model.named_parameters() if n in body)
 
 
-def test_body_learning_rate_is_scaled_through_parameter_groups(tmp_path: Path, base: Path) -> None:
-    model = TextClassifier.for_data(
-        new_data(tmp_path, base), body_lr_scale=0.1, optimizer=partial(torch.optim.SGD, lr=0.5)
-    )
-    body, head = model.configure_optimizers().param_groups
-    assert body["lr"] == pytest.approx(0.05) and head["lr"] == 0.5
+def test_backbone_learning_rate_is_scaled_through_parameter_groups(tmp_path: Path, base: Path) -> None:
+    data = new_data(tmp_path, base)
+    model = TextClassifier.for_data(data, backbone_lr_scale=0.1, optimizer=partial(torch.optim.SGD, lr=0.5))
+    fitted = quiet_trainer(default_root_dir=tmp_path)
+    fitted.fit(model, data)
+    head, backbone = fitted.optimizers[0].param_groups
+    assert backbone["lr"] == pytest.approx(0.05) and head["lr"] == 0.5
     assert {id(p) for p in head["params"]} == {id(model.head.weight), id(model.head.bias)}
-    assert len(body["params"]) == len(
+    assert len(backbone["params"]) == len(
         [n for n, _ in model.named_parameters() if n.startswith(("embedding.", "encoder."))]
     )
-    assert len(TextClassifier.for_data(new_data(tmp_path, base)).configure_optimizers().param_groups) == 1
+    plain = TextClassifier.for_data(data)
+    assert plain.configure_callbacks() == [] and len(plain.configure_optimizers().param_groups) == 1
     with pytest.raises(TextclfError, match="must be >= 0"):
-        TextClassifier.for_data(new_data(tmp_path, base), freeze_body_epochs=-1)
+        TextClassifier.for_data(data, freeze_backbone_epochs=-1)
+
+
+def test_the_old_body_names_still_work_with_a_deprecation_warning(tmp_path: Path, base: Path) -> None:
+    data = new_data(tmp_path, base)
+    with pytest.warns(FutureWarning, match="freeze_body_epochs is deprecated.*freeze_backbone_epochs"):
+        model = TextClassifier.for_data(data, freeze_body_epochs=1)
+    with pytest.warns(FutureWarning, match="body_lr_scale is deprecated.*backbone_lr_scale"):
+        scaled = TextClassifier.for_data(data, body_lr_scale=0.3)
+    assert model.freeze_backbone_epochs == 1 and scaled.backbone_lr_scale == 0.3
+    assert model.hparams["freeze_backbone_epochs"] == 1
 
 
 def test_recipe_fine_tunes_into_a_new_run_and_never_touches_the_checkpoint(tmp_path: Path, capsys) -> None:
     vectors = write_vectors(tmp_path / "vectors.txt")
     common = [f"--data.init_args.vectors={vectors}", f"--data.init_args.cache_dir={tmp_path / 'cache'}"]
-    common += ["--data.init_args.batch_size=8", "--trainer.max_epochs=1", "--trainer.enable_progress_bar=false"]
-    common += ["--trainer.enable_model_summary=false", f"--trainer.default_root_dir={tmp_path / 'runs'}"]
+    common += ["--data.init_args.batch_size=8", "--trainer.max_epochs=1", *QUIET_TRAINER_ARGS]
+    common += [f"--trainer.default_root_dir={tmp_path / 'runs'}"]
     main(
         [
             "fit",

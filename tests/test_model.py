@@ -3,22 +3,14 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 
-import lightning as L
 import numpy as np
 import pytest
 import torch
-from factories import tiny_data, write_csv
+from factories import quiet_trainer, tiny_data, tiny_model, write_csv
 
 from textclf import FileDataModule, RNNEncoder, TextClassifier, TextclfError, Tokenizer, Vocabulary, WordEmbedding
+from textclf.checkpoint import build_model, model_config
 from textclf.embedding import EmbeddingMode
-
-VOCAB = ["<pad>", "<unk>", "good", "bad", "film"]
-
-
-def tiny_model(**kwargs) -> TextClassifier:
-    options = {"vocab": VOCAB, "labels": ["neg", "pos"], "embedding_dim": 6, "embedding_mode": "random"}
-    options.update(kwargs)
-    return TextClassifier(RNNEncoder(hidden_size=5, pooling="max"), **options)
 
 
 @pytest.mark.parametrize("mode", ["static", "non-static", "multichannel", "random"])
@@ -96,7 +88,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[TextClassifier, P
         optimizer=partial(torch.optim.Adam, lr=0.01),
         class_weights="balanced",
     )
-    trainer = L.Trainer(max_epochs=2, logger=False, enable_progress_bar=False, default_root_dir=root)
+    trainer = quiet_trainer(2, enable_checkpointing=True, default_root_dir=root)
     trainer.fit(model, data)
     path = root / "model.ckpt"
     trainer.save_checkpoint(path)
@@ -145,7 +137,7 @@ def test_bad_checkpoints_fail_clearly(tmp_path: Path, trained: tuple[TextClassif
 def test_static_mode_without_vectors_is_refused_at_fit(tmp_path: Path) -> None:
     data = FileDataModule(str(write_csv(tmp_path / "t.csv")), cache_dir=str(tmp_path / "c"))
     model = TextClassifier.for_data(data, RNNEncoder(hidden_size=4), embedding_mode="static", embedding_dim=8)
-    trainer = L.Trainer(max_epochs=1, logger=False, enable_progress_bar=False, enable_checkpointing=False)
+    trainer = quiet_trainer()
     with pytest.raises(TextclfError, match="needs pretrained vectors"):
         trainer.fit(model, data)
 
@@ -159,8 +151,8 @@ def test_words_added_from_vectors_keep_their_vectors_and_stay_out_of_the_optimiz
     out = model.embedding(torch.tensor([[2, 5, 0, 4]]))
     assert torch.allclose(out[0, 0], pretrained[2]) and torch.allclose(out[0, 1], pretrained[5])
     assert torch.allclose(out[0, 3], pretrained[4]) and torch.all(out[0, 2] == 0)
-    assert model.textclf_config()["vocab_trained_size"] == 4
-    rebuilt = TextClassifier.from_config(model.textclf_config())
+    assert model_config(model)["vocab_trained_size"] == 4
+    rebuilt = build_model(TextClassifier, model_config(model))
     rebuilt.load_state_dict(model.state_dict())
     assert rebuilt.vocab == vocab
     assert torch.allclose(rebuilt.embedding(torch.tensor([[5, 2]])), model.embedding(torch.tensor([[5, 2]])))

@@ -10,14 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from factories import FILLER, tiny_data, write_vectors
+from factories import FILLER, QUIET_TRAINER_ARGS, RECIPES, quiet_trainer, tiny_data, write_csv, write_vectors
 
 from textclf import FileDataModule, TextClassifier
 from textclf.cli import main
 from textclf.errors import TextclfError
-from textclf.multilabel import initial_thresholds, multilabel_scores, tune_thresholds
+from textclf.multilabel import initial_thresholds, tune_thresholds
+from textclf.tasks import MultiLabel
 
-RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 TOPICS = {"sports": ["good", "great", "fine"], "politics": ["bad", "awful", "poor"], "tech": ["dull", "superb"]}
 
 
@@ -39,11 +39,7 @@ def write_jsonl(path: Path, rows: int = 120, seed: int = 0) -> Path:
 
 
 def write_delimited_csv(path: Path, rows: int = 120, seed: int = 0) -> Path:
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["text", "labels"])
-        writer.writerows([t, "|".join(ls)] for t, ls in labelled_rows(rows, seed))
-    return path
+    return write_csv(path, ([t, "|".join(ls)] for t, ls in labelled_rows(rows, seed)), header=["text", "labels"])
 
 
 # ---- reading ---------------------------------------------------------------------------------------------------
@@ -66,17 +62,17 @@ def test_jsonl_lists_csv_cells_and_fasttext_lines_give_the_same_label_sets(tmp_p
             test_fraction=0.2,
         )
         assert data.labels == sorted(TOPICS)
-        seen = np.concatenate([data.split(s).labels for s in ("train", "val", "test")])
+        seen = np.concatenate([data.split(s).targets for s in ("train", "val", "test")])
         assert seen.shape == (60, 3)
         assert sorted(map(tuple, seen.tolist())) == sorted(map(tuple, expected.tolist()))
-        assert data.label_counts == data.split("train").labels.sum(0).tolist()
+        assert data.label_counts == data.split("train").targets.sum(0).tolist()
 
 
 def test_batches_carry_float_multi_hot_targets(tmp_path: Path) -> None:
     data = FileDataModule(str(write_jsonl(tmp_path / "t.jsonl")), label_column="labels", multi_label=True,
                           cache_dir=str(tmp_path / "cache"))  # fmt: skip
     batch = data.split("train").__getitems__([0, 1, 2])
-    assert batch["labels"].dtype == torch.float32 and batch["labels"].shape == (3, 3)
+    assert batch["targets"].dtype == torch.float32 and batch["targets"].shape == (3, 3)
 
 
 def test_held_out_splits_are_stratified_on_every_label(tmp_path: Path) -> None:
@@ -88,7 +84,7 @@ def test_held_out_splits_are_stratified_on_every_label(tmp_path: Path) -> None:
                           cache_dir=str(tmp_path / "cache"))  # fmt: skip
     rare = data.labels.index("rare")
     # 10% of the 10 rare texts each: exactly one in val and one in test (a random split puts 0-3 there)
-    assert [int(data.split(s).labels[:, rare].sum()) for s in ("train", "val", "test")] == [8, 1, 1]
+    assert [int(data.split(s).targets[:, rare].sum()) for s in ("train", "val", "test")] == [8, 1, 1]
     assert [len(data.split(s)) for s in ("train", "val", "test")] == [240, 30, 30]
 
 
@@ -145,14 +141,17 @@ def test_tuned_thresholds_reach_each_labels_best_f1() -> None:
 def test_scores_of_a_hand_checked_example() -> None:
     truth = torch.tensor([[1, 0, 1], [0, 1, 0], [0, 0, 0], [1, 1, 0]], dtype=torch.float32)
     probs = torch.tensor([[0.9, 0.2, 0.7], [0.6, 0.8, 0.1], [0.1, 0.1, 0.1], [0.8, 0.3, 0.4]])
-    scores = multilabel_scores(probs, truth, torch.tensor([0.5, 0.5, 0.5]))
+    task = MultiLabel(["a", "b", "c"])
+    scores = task.scores(probs, truth, torch.tensor([0.5, 0.5, 0.5]))
     # predicted sets: {0,2} right, {0,1} vs {1}, {} right, {0} vs {0,1}: tp 4, fp 1, fn 1
-    assert scores["acc"].item() == pytest.approx(0.5)
-    assert scores["f1_micro"].item() == pytest.approx(8 / 10)
-    assert scores["f1_macro"].item() == pytest.approx((4 / 5 + 2 / 3 + 1.0) / 3)
-    assert scores["hamming_loss"].item() == pytest.approx(2 / 12)
-    stricter = multilabel_scores(probs, truth, torch.tensor([0.65, 0.5, 0.5]))  # label 0 no longer on row 1
-    assert stricter["acc"].item() == pytest.approx(0.75)
+    assert scores["acc"] == pytest.approx(0.5)
+    assert scores["f1_micro"] == pytest.approx(8 / 10)
+    assert scores["f1_macro"] == pytest.approx((4 / 5 + 2 / 3 + 1.0) / 3)
+    assert scores["precision_micro"] == pytest.approx(4 / 5) and scores["recall_micro"] == pytest.approx(4 / 5)
+    assert scores["hamming_loss"] == pytest.approx(2 / 12)
+    assert scores["n"] == 4
+    stricter = task.scores(probs, truth, torch.tensor([0.65, 0.5, 0.5]))  # label 0 no longer on row 1
+    assert stricter["acc"] == pytest.approx(0.75)
 
 
 @pytest.mark.parametrize(
@@ -188,8 +187,7 @@ def multilabel_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "--model.optimizer.init_args.lr=0.01",
             "--model.class_weights=balanced",  # pos_weight: negatives / positives of each label
             "--trainer.max_epochs=12",
-            "--trainer.enable_progress_bar=false",
-            "--trainer.enable_model_summary=false",
+            *QUIET_TRAINER_ARGS,
             f"--trainer.default_root_dir={root / 'runs'}",
         ]
     )
@@ -201,8 +199,8 @@ def test_fit_learns_label_sets_and_reports_multi_label_scores(multilabel_run: Pa
     test = json.loads((run / "test_metrics.json").read_text())
     assert test["test/f1_micro"] > 0.9 and test["test/acc"] > 0.7
     report = json.loads((run / "report" / "metrics.json").read_text())
-    assert report["micro_f1"] == pytest.approx(test["test/f1_micro"], abs=1e-6)
-    assert report["accuracy"] == pytest.approx(test["test/acc"], abs=1e-6)
+    assert report["f1_micro"] == pytest.approx(test["test/f1_micro"], abs=1e-6)
+    assert report["acc"] == pytest.approx(test["test/acc"], abs=1e-6)
     assert sorted(report["thresholds"]) == sorted(TOPICS)
     with (run / "report" / "per_class.csv").open() as handle:
         table = list(csv.DictReader(handle))
@@ -246,19 +244,18 @@ def test_multi_label_export_keeps_sigmoid_outputs_and_thresholds(multilabel_run:
 
 
 def test_fine_tuning_a_single_label_model_on_label_sets_trains_a_new_head(tmp_path: Path) -> None:
-    import lightning as L
-
     from textclf import RNNEncoder
 
     (tmp_path / "source").mkdir()
     source = tiny_data(tmp_path / "source")
     model = TextClassifier.for_data(source, RNNEncoder(cell="gru", hidden_size=8, pooling="max"))
-    trainer = L.Trainer(max_epochs=1, logger=False, enable_progress_bar=False, enable_checkpointing=False)
+    trainer = quiet_trainer()
     trainer.fit(model, source)
     trainer.save_checkpoint(tmp_path / "source.ckpt")
     data = FileDataModule(str(write_jsonl(tmp_path / "t.jsonl")), label_column="labels", multi_label=True,
                           init_vocab_from=str(tmp_path / "source.ckpt"), cache_dir=str(tmp_path / "cache"))  # fmt: skip
     tuned = TextClassifier.for_data(data)  # encoder and vectors from the checkpoint
+    tuned.setup("fit")  # the hook that copies the checkpoint's weights when training starts
     assert tuned.multi_label and tuned.labels == sorted(TOPICS) and tuned.head.out_features == 3
     assert torch.equal(tuned.encoder.state_dict()["rnn.weight_ih_l0"], model.encoder.state_dict()["rnn.weight_ih_l0"])
 

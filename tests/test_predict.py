@@ -18,6 +18,7 @@ import torch
 from factories import FILLER, NEGATIVE, POSITIVE
 
 from textclf import BagOfEmbeddingsEncoder, TextClassifier, TextclfError
+from textclf.checkpoint import model_config
 from textclf.cli import main
 from textclf.predict import OutputFormat, read_records
 
@@ -37,7 +38,7 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
         embedding_mode="random",
     )
     path = tmp_path_factory.mktemp("predict") / "model.ckpt"
-    torch.save({"textclf": model.textclf_config(), "state_dict": model.state_dict()}, path)
+    torch.save({"textclf": model_config(model), "state_dict": model.state_dict()}, path)
     return path
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import datasets
 import pytest
+from factories import leftovers, write_hub_repo
 from fixtures_sentences import write_trec
 
 from textclf import TextclfError
@@ -15,17 +16,14 @@ from textclf.data.corpora import TREC
 REAL_TREC = Path(os.environ.get("TEXTCLF_DATA", "/nonexistent")) / "trec"
 
 
-def write_hub_repo(directory: Path, label_column: str = "coarse_label", class_label: bool = True) -> Path:
-    """A local directory laid out like the Parquet files of a Hub dataset repository (data/<split>-*.parquet)."""
+def write_trec_hub_repo(directory: Path, label_column: str = "coarse_label", class_label: bool = True) -> Path:
+    """A local directory laid out like the Parquet files of TREC's Hub dataset repository (data/<split>-*.parquet)."""
     names = ["ABBR", "ENTY", "DESC", "HUM", "LOC", "NUM"]
     label_type = datasets.ClassLabel(names=names) if class_label else datasets.Value("int64")
-    features = datasets.Features({"text": datasets.Value("string"), label_column: label_type})
-    (directory / "data").mkdir(parents=True)
+    features = {"text": datasets.Value("string"), label_column: label_type}
     splits = {"train": (["who is he ?", "where is it ?", "how many ?"] * 4, [3, 4, 5] * 4), "test": (["who ?"], [3])}
-    for split, (texts, labels) in splits.items():
-        table = datasets.Dataset.from_dict({"text": texts, label_column: labels}, features=features)
-        table.to_parquet(str(directory / "data" / f"{split}-00000-of-00001.parquet"))
-    return directory
+    columns = {split: {"text": texts, label_column: labels} for split, (texts, labels) in splits.items()}
+    return write_hub_repo(directory, features, columns)
 
 
 def test_files_source_reads_the_original_files(tmp_path: Path) -> None:
@@ -38,7 +36,7 @@ def test_files_source_reads_the_original_files(tmp_path: Path) -> None:
 
 
 def test_hub_source_maps_class_label_names(tmp_path: Path) -> None:
-    repo = write_hub_repo(tmp_path / "repo")
+    repo = write_trec_hub_repo(tmp_path / "repo")
     corpus = TREC(source="hub", hub_id=str(repo), cache_dir=str(tmp_path / "cache"))
     splits = corpus.read_splits()
     assert splits["train"].labels[:3] == ["HUM", "LOC", "NUM"] and splits["test"].texts == ["who ?"]
@@ -46,7 +44,7 @@ def test_hub_source_maps_class_label_names(tmp_path: Path) -> None:
 
 
 def test_hub_source_with_plain_integer_labels_uses_the_fixed_order(tmp_path: Path) -> None:
-    repo = write_hub_repo(tmp_path / "repo", class_label=False)
+    repo = write_trec_hub_repo(tmp_path / "repo", class_label=False)
     splits = TREC(source="hub", hub_id=str(repo), cache_dir=str(tmp_path / "c")).read_splits()
     assert splits["train"].labels[:3] == ["HUM", "LOC", "NUM"]
 
@@ -62,11 +60,10 @@ def test_auto_falls_back_to_the_hub_and_explains_offline_failures(tmp_path: Path
 def test_missing_files_and_columns_are_named(tmp_path: Path) -> None:
     with pytest.raises(TextclfError, match=r"lacks TREC.train, TREC.test"):
         TREC(source="files", data_dir=str(tmp_path), cache_dir=str(tmp_path)).prepare()
-    repo = write_hub_repo(tmp_path / "repo", label_column="label")
+    repo = write_trec_hub_repo(tmp_path / "repo", label_column="label")
     with pytest.raises(TextclfError, match=r"no column coarse_label \(columns: text, label\)"):
         TREC(source="hub", hub_id=str(repo), cache_dir=str(tmp_path / "c")).prepare()
-    leftovers = [p.name for p in (tmp_path / "c").rglob("*")]
-    assert not any(name.startswith(".tmp-") or name == "meta.json" for name in leftovers)
+    assert leftovers(tmp_path / "c") == []
 
 
 @pytest.mark.slow

@@ -11,13 +11,13 @@ import fixtures_documents
 import fixtures_sentences
 import pytest
 import yaml
+from factories import RECIPES as RECIPES_DIR
 from factories import write_csv, write_vectors
 
 import textclf
 from textclf import FileDataModule, PublicCorpus, RNNEncoder, TextClassifier
 from textclf.cli import TextclfCLI
 
-RECIPES_DIR = Path(__file__).resolve().parents[1] / "recipes"
 # finetune_csv needs a checkpoint (fitted in test_finetune.py); multilabel is a layer (fitted in test_multilabel.py)
 SKIPPED = ("data.yaml", "finetune_csv.yaml", "multilabel.yaml")
 RECIPES = sorted(p for p in RECIPES_DIR.glob("*/*.yaml") if p.parent.name != "_base" and p.name not in SKIPPED)

@@ -13,9 +13,11 @@ import pytest
 import torch
 from torchmetrics.classification import MulticlassF1Score
 
-from textclf.report import confusion_matrix, per_class_scores, summary_scores, write_report
+from textclf.report import write_report
+from textclf.tasks import SingleLabel
 
 LABELS = ["a", "b", "c", "d"]
+TASK = SingleLabel(LABELS)
 # true:      a  a  a  b  b  c      (d never occurs, neither true nor predicted)
 # predicted: a  a  b  b  c  c
 Y_TRUE = [0, 0, 0, 1, 1, 2]
@@ -36,13 +38,21 @@ def probabilities() -> np.ndarray:
     return prob
 
 
+def per_label() -> dict[str, np.ndarray]:
+    return TASK.per_label(torch.from_numpy(probabilities()), torch.tensor(Y_TRUE))
+
+
+def scores(y_true: list[int] | np.ndarray, prob: np.ndarray) -> dict[str, float]:
+    return TASK.scores(torch.from_numpy(prob).float(), torch.as_tensor(y_true))
+
+
 def test_confusion_matrix_rows_are_true_columns_predicted() -> None:
-    matrix = confusion_matrix(Y_TRUE, probabilities().argmax(axis=1), 4)
+    matrix = per_label()["confusion"]
     assert matrix.tolist() == [[2, 1, 0, 0], [0, 1, 1, 0], [0, 0, 1, 0], [0, 0, 0, 0]]
 
 
 def test_per_class_scores_by_hand() -> None:
-    scores = per_class_scores(confusion_matrix(Y_TRUE, probabilities().argmax(axis=1), 4))
+    scores = per_label()
     # a: P 2/2 R 2/3 F1 0.8 | b: P 1/2 R 1/2 F1 0.5 | c: P 1/2 R 1/1 F1 2/3 | d: nothing -> 0
     np.testing.assert_allclose(scores["precision"], [1.0, 0.5, 0.5, 0.0])
     np.testing.assert_allclose(scores["recall"], [2 / 3, 0.5, 1.0, 0.0])
@@ -51,13 +61,12 @@ def test_per_class_scores_by_hand() -> None:
 
 
 def test_summary_scores_by_hand() -> None:
-    scores = summary_scores(Y_TRUE, probabilities())
-    assert scores["n"] == 6
-    assert scores["accuracy"] == pytest.approx(4 / 6)
-    assert scores["micro_f1"] == pytest.approx(4 / 6)
-    assert scores["macro_f1"] == pytest.approx((0.8 + 0.5 + 2 / 3) / 3)  # d (absent everywhere) is left out
-    assert scores["weighted_f1"] == pytest.approx((0.8 * 3 + 0.5 * 2 + 2 / 3 * 1) / 6)
-    assert scores["loss"] == pytest.approx(-np.mean(np.log(PROB_TRUE)))
+    values = scores(Y_TRUE, probabilities())
+    assert values["n"] == 6
+    assert values["acc"] == pytest.approx(4 / 6)
+    assert values["f1_macro"] == pytest.approx((0.8 + 0.5 + 2 / 3) / 3)  # d (absent everywhere) is left out
+    assert values["f1_weighted"] == pytest.approx((0.8 * 3 + 0.5 * 2 + 2 / 3 * 1) / 6)
+    assert values["loss"] == pytest.approx(-np.mean(np.log(PROB_TRUE)), rel=1e-6)
 
 
 def test_macro_f1_agrees_with_the_metric_logged_during_test() -> None:
@@ -67,15 +76,18 @@ def test_macro_f1_agrees_with_the_metric_logged_during_test() -> None:
     prob /= prob.sum(axis=1, keepdims=True)
     y_true = rng.integers(0, 4, size=200)  # ... nor true; class 4 is never true, but is predicted sometimes
     expected = MulticlassF1Score(6, average="macro")(torch.from_numpy(prob), torch.from_numpy(y_true))
-    assert summary_scores(y_true, prob)["macro_f1"] == pytest.approx(float(expected), abs=1e-6)
+    task = SingleLabel([str(i) for i in range(6)])
+    assert task.scores(torch.from_numpy(prob).float(), torch.from_numpy(y_true))["f1_macro"] == pytest.approx(
+        float(expected), abs=1e-6
+    )
 
 
 def test_write_report_files(tmp_path: Path) -> None:
     texts = (f"text number {i}" for i in range(6))  # a stream, read once
-    directory = write_report(tmp_path / "report", Y_TRUE, probabilities(), LABELS, texts, {"checkpoint": "x.ckpt"})
+    directory = write_report(tmp_path / "report", TASK, Y_TRUE, probabilities(), texts, {"checkpoint": "x.ckpt"})
 
     metrics = json.loads((directory / "metrics.json").read_text())
-    assert set(metrics) == {"accuracy", "macro_f1", "micro_f1", "weighted_f1", "loss", "n", "checkpoint"}
+    assert set(metrics) == {"acc", "f1_macro", "f1_weighted", "loss", "n", "checkpoint"}
     assert metrics["n"] == 6 and metrics["checkpoint"] == "x.ckpt"
 
     with (directory / "per_class.csv").open() as handle:
@@ -106,7 +118,7 @@ def test_without_matplotlib_only_the_plot_is_skipped(
     logger = logging.getLogger("textclf")
     monkeypatch.setattr(logger, "propagate", True)
     with caplog.at_level(logging.INFO, logger="textclf"):
-        directory = write_report(tmp_path, Y_TRUE, probabilities(), LABELS)
+        directory = write_report(tmp_path, TASK, Y_TRUE, probabilities())
     assert not (directory / "confusion_matrix.png").exists()
     assert (directory / "per_class.csv").exists() and (directory / "misclassified.jsonl").exists()
     assert "pip install textclf[report]" in caplog.text

@@ -1,4 +1,8 @@
-"""The ``textclf`` command: LightningCLI's fit / validate / test over recipes, plus ``predict`` on raw texts."""
+"""The ``textclf`` command: one jsonargparse parser for every subcommand.
+
+``fit``, ``validate`` and ``test`` are LightningCLI's, over recipes; ``predict``, ``evaluate`` and ``export`` run
+on a checkpoint alone (:mod:`textclf.commands`). All six take ``-c config.yaml`` and ``--print_config``.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +10,45 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from jsonargparse import Namespace
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
+from textclf.commands import COMMANDS, DESCRIPTIONS
 from textclf.data.base import TextDataModule
 from textclf.errors import TextclfError
 from textclf.model import TextClassifier
 
 log = logging.getLogger("textclf")
+
+TRAINER_SUBCOMMANDS = ("fit", "validate", "test")
+
+
+class TextclfParser(LightningArgumentParser):
+    """LightningCLI's parser with one-line argument errors, and ``--print_config`` showing what will run."""
+
+    subcommand_name: str | None = None  # fit, validate or test on their parsers
+
+    def error(self, message: str, ex: Exception | None = None) -> NoReturn:
+        """``textclf: error: ...`` on one line and exit status 2 (an ArgumentError where exiting is off)."""
+        if not self.exit_on_error:
+            super().error(message, ex)
+        parser = getattr(ex, "subcommand_parser", None) or self
+        prog = parser.prog.replace(" [options]", "")
+        text = " ".join(line.strip() for line in str(message).splitlines() if line.strip())
+        self._logger.error(message)
+        sys.stderr.write(f"textclf: error: {text} (see {prog} --help)\n")
+        self.exit(2)
+
+    def dump(self, namespace: Namespace, *args: Any, **kwargs: Any) -> str:
+        """Dump ``namespace`` as it will run (:func:`resolve`: the default logger, what checkpoints give)."""
+        if "trainer" in namespace:
+            namespace = namespace.clone()
+            resolve(namespace, self.subcommand_name)
+        if "skip_none" in kwargs:  # Lightning's spelling, deprecated by jsonargparse (warned here, as textclf's)
+            kwargs["skip_unset"] = kwargs.pop("skip_none")
+        return super().dump(namespace, *args, **kwargs)
 
 
 class TextclfCLI(LightningCLI):
@@ -25,7 +58,9 @@ class TextclfCLI(LightningCLI):
     split, and writes ``test_metrics.json`` next to it. ``fit`` and ``test`` write the evaluation report
     (:mod:`textclf.report`) into ``<run directory>/report/``, or into ``--report_dir``. A run without an
     explicit logger gets a ``CSVLogger`` under ``runs/<recipe folder>/<recipe name>/version_N``, so runs never
-    overwrite each other.
+    overwrite each other. ``validate`` and ``test`` with ``--ckpt_path`` take the vocabulary and word vectors
+    from the checkpoint, not from the recipe's vectors file. ``predict``, ``evaluate`` and ``export``
+    (:data:`textclf.commands.COMMANDS`) are subcommands of the same parser that instantiate nothing.
     """
 
     def __init__(self, args: list[str] | None = None, **kwargs: Any) -> None:
@@ -34,10 +69,11 @@ class TextclfCLI(LightningCLI):
             TextDataModule,
             subclass_mode_data=True,
             auto_configure_optimizers=False,
+            parser_class=TextclfParser,
             parser_kwargs={
-                "description": "Train, validate and test text classifiers from recipes. To classify texts with a "
-                "trained checkpoint: textclf predict CHECKPOINT [INPUT ...] (textclf predict --help); to export "
-                "one for onnxruntime or TorchScript: textclf export CHECKPOINT OUTPUT_DIR (textclf export --help)."
+                "prog": "textclf",
+                "description": "Train, test and use text classifiers. Every subcommand takes -c config.yaml and "
+                "--print_config; textclf SUBCOMMAND --help lists its options.",
             },
             args=args,
             **kwargs,
@@ -45,8 +81,25 @@ class TextclfCLI(LightningCLI):
 
     @classmethod
     def subcommands(cls) -> dict[str, set[str]]:
-        """fit, validate and test; prediction on raw texts is ``textclf predict`` (see :mod:`textclf.predict`)."""
-        return {name: keys for name, keys in LightningCLI.subcommands().items() if name != "predict"}
+        """The Trainer's fit, validate and test; the other subcommands are :data:`textclf.commands.COMMANDS`."""
+        return {name: keys for name, keys in LightningCLI.subcommands().items() if name in TRAINER_SUBCOMMANDS}
+
+    def _add_subcommands(self, parser: LightningArgumentParser, **kwargs: Any) -> None:
+        """fit, validate and test as LightningCLI adds them, then predict, evaluate and export."""
+        self._subcommand_parsers: dict[str, LightningArgumentParser] = {}
+        subcommands = parser.add_subcommands()
+        for name, description in DESCRIPTIONS.items():
+            options = {"description": description, **kwargs.get(name, {})}
+            if name in TRAINER_SUBCOMMANDS:
+                assert isinstance(self.trainer_class, type)
+                subparser = self._prepare_subcommand_parser(self.trainer_class, name, **options)
+                assert isinstance(subparser, TextclfParser)
+                subparser.subcommand_name = name
+            else:
+                subparser = self.init_parser(**options)
+                COMMANDS[name].add_arguments(subparser)
+            self._subcommand_parsers[name] = subparser
+            subcommands.add_subcommand(name, subparser, help=description)
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         """Link the prepared data into the model, so each size is stated once; add ``--overwrite``."""
@@ -71,20 +124,41 @@ class TextclfCLI(LightningCLI):
         # fine-tuning: the data numericalises with the vocabulary of the checkpoint the model starts from
         parser.link_arguments("model.init_from", "data.init_args.init_vocab_from", apply_on="parse")
 
+    def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        """Parse, then fill in what the run takes by default (:func:`resolve`), so config.yaml records it."""
+        super().parse_arguments(parser, args)
+        subcommand = self.config.get("subcommand")
+        if subcommand not in COMMANDS:  # fit, validate, test, or no subcommand (run=False)
+            resolve(self.config[subcommand] if subcommand else self.config, subcommand)
+
+    def _parse_ckpt_path(self) -> None:
+        """Leave the model options to the recipe and :func:`from_checkpoint`.
+
+        Lightning would merge the checkpoint's saved hyperparameters into the model options (and apply the parse
+        links again, undoing :func:`from_checkpoint`), but they hold derived values (vocab_size, labels...) that
+        are no options; :func:`from_checkpoint` reads the checkpoint's ``textclf`` section instead.
+        """
+
+    def _set_seed(self) -> None:
+        if self.subcommand not in COMMANDS:
+            super()._set_seed()
+
     def before_instantiate_classes(self) -> None:
-        """Give runs without an explicit logger a versioned CSVLogger named after the recipe."""
-        config = self.config[self.subcommand] if self.subcommand else self.config
-        self.save_config_kwargs["overwrite"] = bool(config.get("overwrite"))
-        if config.trainer.logger in (None, True):
-            recipes = config.get("config") or []
-            name = "textclf"
-            if recipes:
-                recipe = _recipe_file([Path(str(path)) for path in recipes])
-                name = f"{recipe.parent.name}/{recipe.stem}" if recipe.parent.name else recipe.stem
-            config.trainer.logger = Namespace(
-                class_path="lightning.pytorch.loggers.CSVLogger",
-                init_args=Namespace(save_dir=config.trainer.default_root_dir or "runs", name=name),
-            )
+        """Note ``--overwrite`` for the run directory check."""
+        if self.subcommand not in COMMANDS:
+            config = self.config[self.subcommand] if self.subcommand else self.config
+            self.save_config_kwargs["overwrite"] = bool(config.get("overwrite"))
+
+    def instantiate_classes(self) -> None:
+        """The model, data and trainer of fit/validate/test; predict, evaluate and export instantiate nothing."""
+        if self.subcommand not in COMMANDS:
+            super().instantiate_classes()
+
+    def _run_subcommand(self, subcommand: str) -> None:
+        if subcommand in COMMANDS:
+            COMMANDS[subcommand].run(self.config[subcommand])
+        else:
+            super()._run_subcommand(subcommand)
 
     def before_fit(self) -> None:
         """Refuse to train into a run directory that already holds a run, unless ``--overwrite`` is given."""
@@ -119,7 +193,8 @@ class TextclfCLI(LightningCLI):
 
     def _write_report(self, checkpoint: str | None) -> None:
         """Predict the test split once more with the tested model and write the report (rank 0 only)."""
-        from textclf.report import collect_predictions, write_report
+        from textclf.inference import predict_proba
+        from textclf.report import write_report
 
         trainer, datamodule = self.trainer, self.datamodule
         config = self.config[self.subcommand] if self.subcommand else self.config
@@ -138,11 +213,87 @@ class TextclfCLI(LightningCLI):
             log.info("no evaluation report: no logger, no checkpoint and no --report_dir to say where it goes")
             return
         assert isinstance(datamodule, TextDataModule) and isinstance(self.model, TextClassifier)
-        y_true, y_prob = collect_predictions(self.model, datamodule.split("test"), datamodule.eval_batch_size, trainer)
+        model, split = self.model, datamodule.split("test")
+        assert split.targets is not None
+        device, autocast = trainer.strategy.root_device, trainer.precision_plugin.forward_context
+        y_prob = predict_proba(model, split, datamodule.eval_batch_size, device=device, autocast=autocast)
         extra = {"checkpoint": checkpoint}
         texts = datamodule.split_texts("test")
-        write_report(directory, y_true, y_prob, datamodule.labels, texts, extra, self.model.label_thresholds())
+        write_report(directory, model.task, split.targets, y_prob, texts, extra, model.label_thresholds())
         log.info("evaluation report: %s", directory)
+
+
+def resolve(config: Namespace, subcommand: str | None) -> None:
+    """Fill in the configuration of fit/validate/test as it will run (idempotent; after the parse links).
+
+    A run without an explicit logger gets its CSVLogger (:func:`set_default_logger`); ``validate``/``test
+    --ckpt_path FILE`` take the data and model settings from that checkpoint (:func:`from_checkpoint`), other
+    runs with ``model.init_from`` what the configuration leaves unset (:func:`from_init_checkpoint`).
+    """
+    set_default_logger(config)
+    checkpoint = config.get("ckpt_path")
+    if subcommand in ("validate", "test") and checkpoint and Path(checkpoint).is_file():
+        from_checkpoint(config, str(checkpoint))
+    elif config.model.get("init_from"):
+        from_init_checkpoint(config, str(config.model.init_from))
+
+
+def set_default_logger(config: Namespace) -> None:
+    """Give a run without an explicit logger a versioned CSVLogger: runs/<recipe folder>/<recipe name>/version_N."""
+    if config.trainer.logger not in (None, True):
+        return
+    recipes = config.get("config") or []
+    name = "textclf"
+    if recipes:
+        recipe = _recipe_file([Path(str(path)) for path in recipes])
+        name = f"{recipe.parent.name}/{recipe.stem}" if recipe.parent.name else recipe.stem
+    config.trainer.logger = Namespace(
+        class_path="lightning.pytorch.loggers.CSVLogger",
+        init_args=Namespace(save_dir=config.trainer.default_root_dir or "runs", name=name),
+    )
+
+
+def from_checkpoint(config: Namespace, checkpoint: str) -> None:
+    """Build the data and model of ``validate``/``test`` for ``checkpoint``, with no vectors file.
+
+    The data numericalises with exactly the checkpoint's vocabulary and tokenizer; the model takes the checkpoint's
+    embedding size and mode and its encoder (whatever the recipe says), so that every weight fits; Lightning restores
+    them all, the embedding matrix included, so the vectors file training used is not read. Runs after the parse
+    links (``model.init_from -> data.init_vocab_from``), which would otherwise undo ``init_vocab_from``.
+    """
+    from textclf.checkpoint import read_checkpoint
+
+    section = read_checkpoint(checkpoint)["textclf"]
+    data = config.data.init_args
+    data.vectors = None
+    data.init_vocab_from = checkpoint
+    data.extend_vocab = False
+    data.tokenizer = None  # the checkpoint's, which its vocabulary needs
+    config.model.embedding_dim = int(section["model"]["embedding_dim"])
+    config.model.embedding_mode = section["model"]["embedding_mode"]
+    config.model.encoder = _encoder(section)
+    if config.model.get("init_from"):  # the checkpoint it was fine-tuned from: every weight comes from this one
+        config.model.init_from = None
+
+
+def from_init_checkpoint(config: Namespace, checkpoint: str) -> None:
+    """Fine-tuning (``model.init_from``): the checkpoint's encoder, and its embedding size without vectors.
+
+    Only what the configuration leaves unset, as :meth:`TextClassifier.for_data` does.
+    """
+    from textclf.checkpoint import read_checkpoint
+
+    section = read_checkpoint(checkpoint)["textclf"]
+    if config.model.get("encoder") is None:
+        config.model.encoder = _encoder(section)
+    if config.data.init_args.get("vectors") is None and config.model.get("embedding_dim") is None:
+        config.model.embedding_dim = int(section["model"]["embedding_dim"])
+
+
+def _encoder(section: dict[str, Any]) -> Namespace:
+    """The encoder of a checkpoint's ``textclf`` section as a configuration (built for the model's input size)."""
+    init_args = {key: value for key, value in section["encoder"]["init_args"].items() if key != "input_size"}
+    return Namespace(class_path=section["encoder"]["class_path"], init_args=Namespace(**init_args))
 
 
 def _recipe_file(configs: list[Path]) -> Path:
@@ -185,19 +336,9 @@ def setup_logging(level: int = logging.INFO) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``textclf`` console script and ``python -m textclf``."""
-    args = list(sys.argv[1:] if argv is None else argv)
     setup_logging()
     try:
-        if args and args[0] == "predict":
-            from textclf.predict import predict_command
-
-            predict_command(args[1:])
-        elif args and args[0] == "export":
-            from textclf.export import export_command
-
-            export_command(args[1:])
-        else:
-            TextclfCLI(args=argv)
+        TextclfCLI(args=argv)
     except Exception as e:
         cause = _user_error(e)
         if cause is None:

@@ -7,7 +7,6 @@ the input order; ``--id-column`` and ``--keep-columns`` copy input fields into t
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import logging
@@ -16,11 +15,11 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
-from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 
+from textclf.data.readers import iter_records
 from textclf.errors import TextclfError
 
 log = logging.getLogger("textclf.predict")
@@ -33,61 +32,16 @@ Record = tuple[str, dict[str, Any]]  # (text, fields copied from the input: the 
 def read_records(
     source: str, text_column: str = "text", id_column: str | None = None, keep_columns: Sequence[str] = ()
 ) -> Iterator[Record]:
-    """Stream ``(text, fields)`` from ``.csv``/``.tsv`` (columns), ``.jsonl`` (keys), plain files or ``-`` (stdin).
+    """Stream ``(text, fields)`` from a CSV, TSV, JSONL, Parquet or plain text file, or ``-`` (stdin).
 
-    Plain text has a text a line; its id (when ``id_column`` is set) is the 1-based line number, and it has no
-    other columns to keep. A JSONL record without the id key is an error; one without a kept key gets null.
+    Read as training reads its files: see :func:`textclf.data.readers.iter_records`.
     """
-    if source == "-" or Path(source).suffix.lower() not in (".csv", ".tsv", ".jsonl", ".json"):
-        if keep_columns:
-            raise TextclfError(f"{source}: --keep-columns needs CSV, TSV or JSONL input, not plain text")
-        if source == "-":
-            yield from _plain(sys.stdin, id_column)
-            return
-    path = Path(source)
-    if not path.is_file():
-        raise TextclfError(f"input file not found: {path}")
-    suffix = path.suffix.lower()
-    with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
-        if suffix in (".csv", ".tsv"):
-            reader = csv.DictReader(handle, delimiter="\t" if suffix == ".tsv" else ",")
-            columns = reader.fieldnames or []
-            for name, what in ((text_column, "text"), (id_column, "id"), *((k, "kept") for k in keep_columns)):
-                if name is not None and name not in columns:
-                    raise TextclfError(f"{path}: no {what} column {name!r} (columns: {', '.join(columns)})")
-            wanted = [*([id_column] if id_column else []), *keep_columns]
-            for row in reader:
-                yield row[text_column] or "", {name: row[name] for name in wanted}
-        elif suffix in (".jsonl", ".json"):
-            for number, line in enumerate(handle, start=1):
-                if line.strip():
-                    yield _json_record(line, path, number, text_column, id_column, keep_columns)
-        else:
-            yield from _plain(handle, id_column)
-
-
-def _plain(lines: IO[str], id_column: str | None) -> Iterator[Record]:
-    for number, line in enumerate(lines, start=1):
-        yield line.rstrip("\r\n"), ({id_column: number} if id_column else {})
-
-
-def _json_record(line: str, path: Path, number: int, key: str, id_key: str | None, keep: Sequence[str]) -> Record:
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError as e:
-        raise TextclfError(f"{path}, line {number}: invalid JSON ({e.msg})") from None
-    if not isinstance(record, dict) or key not in record:
-        raise TextclfError(f"{path}, line {number}: no key {key!r}")
-    if id_key is not None and id_key not in record:
-        raise TextclfError(f"{path}, line {number}: no id key {id_key!r}")
-    fields = {id_key: record[id_key]} if id_key is not None else {}
-    fields.update((name, record.get(name)) for name in keep)
-    return str(record[key]), fields
+    return iter_records(source, text_column, id_column, keep_columns)
 
 
 @dataclass
 class OutputFormat:
-    """What each output record holds (see :func:`predict_command` for the options)."""
+    """What each output record holds (see :func:`predict_files` for the options)."""
 
     labels: list[str]
     fmt: str = "jsonl"
@@ -187,72 +141,76 @@ class Progress:
             log.info("predicted %s texts in %.1f s (%s texts/s)", f"{self.count:,}", elapsed, rate)
 
 
-def predict_command(argv: list[str]) -> None:
-    """Parse ``textclf predict`` arguments and run it."""
-    parser = argparse.ArgumentParser(
-        prog="textclf predict",
-        description="Classify texts with a trained checkpoint. Inputs: .csv/.tsv (text column), .jsonl (text key), "
-        "plain text files (one text per line) or - for stdin (the default). Streams: memory stays constant. "
-        "Output records follow the input order.",
-    )
-    parser.add_argument("checkpoint", help="a .ckpt written by textclf fit")
-    parser.add_argument("inputs", nargs="*", default=["-"], help="input files, or - for stdin")
-    parser.add_argument("-o", "--output", default="-", help="output file (.jsonl or .csv), or - for stdout")
-    parser.add_argument("--format", choices=["jsonl", "csv"], help="output format (default: from --output, else jsonl)")
-    parser.add_argument("--text-column", default="text", help="CSV column / JSON key holding the text")
-    parser.add_argument(
-        "--id-column",
-        help="CSV column / JSON key of each record's id, copied into its output record; for plain text the output "
-        "field of that name holds the line number",
-    )
-    parser.add_argument(
-        "--keep-columns", default="", help="comma-separated CSV columns / JSON keys copied into the output records"
-    )
-    parser.add_argument(
-        "--top-k",
-        type=int,
-        help="write the K most probable labels and their probabilities "
-        "(field top_k, CSV columns topI_label/topI_prob) instead of every class's probability",
-    )
-    parser.add_argument(
-        "--threshold",
-        type=float,
-        help="labels: every label with probability >= P; label: the best "
-        "one, or null (empty in CSV) when none reaches P. Multi-label models always write labels, with the "
-        "checkpoint's per-label thresholds unless --threshold replaces them",
-    )
-    parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
-    parser.add_argument("--no-progress", action="store_true", help="no progress on stderr")
-    args = parser.parse_args(argv)
-    fmt = args.format or ("csv" if args.output.lower().endswith(".csv") else "jsonl")
-    keep = [name.strip() for name in args.keep_columns.split(",") if name.strip()]
-    if args.top_k is not None and args.top_k < 1:
-        raise TextclfError(f"--top-k must be at least 1, got {args.top_k}")
-    if args.threshold is not None and not 0 <= args.threshold <= 1:
-        raise TextclfError(f"--threshold must be a probability in [0, 1], got {args.threshold}")
-    if args.batch_size < 1:
-        raise TextclfError(f"--batch-size must be at least 1, got {args.batch_size}")
+def predict_files(
+    checkpoint: str,
+    inputs: Sequence[str] = ("-",),
+    output: str = "-",
+    *,
+    format: str | None = None,
+    text_column: str = "text",
+    id_column: str | None = None,
+    keep_columns: Sequence[str] = (),
+    top_k: int | None = None,
+    threshold: float | None = None,
+    batch_size: int = 256,
+    device: str = "cpu",
+    progress: bool = True,
+) -> None:
+    """Classify the texts of ``inputs`` with ``checkpoint`` and write one record per text to ``output``.
+
+    This is ``textclf predict`` (its options are spelled ``--text-column`` etc. there).
+
+    Args:
+        checkpoint: a .ckpt written by ``textclf fit``.
+        inputs: .csv/.tsv (``text_column``), .jsonl (the key), plain text files (a text a line) or ``-`` (stdin);
+            written one after the other.
+        output: a .jsonl or .csv file, or ``-`` for stdout.
+        format: ``jsonl`` or ``csv``; default: ``csv`` when ``output`` ends in .csv, else ``jsonl``.
+        text_column: CSV column / JSON key holding the text.
+        id_column: CSV column / JSON key of each record's id, copied into its output record; for plain text the
+            output field of that name holds the 1-based line number.
+        keep_columns: CSV columns / JSON keys copied into the output records.
+        top_k: write the K most probable labels and their probabilities instead of every class's probability.
+        threshold: ``labels``: every label with probability >= P; ``label``: the best one, or null when none
+            reaches P. Multi-label models always write ``labels``, with the checkpoint's per-label thresholds
+            unless ``threshold`` replaces them.
+        batch_size: texts per forward pass.
+        device: torch device, e.g. ``cpu`` or ``cuda``.
+        progress: texts done and texts/s on stderr.
+
+    Raises:
+        TextclfError: an invalid option, a missing or unreadable checkpoint or input.
+    """
+    fmt = format or ("csv" if output.lower().endswith(".csv") else "jsonl")
+    if fmt not in ("jsonl", "csv"):
+        raise TextclfError(f"--format must be jsonl or csv, got {fmt!r}")
+    keep = list(keep_columns)
+    if top_k is not None and top_k < 1:
+        raise TextclfError(f"--top-k must be at least 1, got {top_k}")
+    if threshold is not None and not 0 <= threshold <= 1:
+        raise TextclfError(f"--threshold must be a probability in [0, 1], got {threshold}")
+    if batch_size < 1:
+        raise TextclfError(f"--batch-size must be at least 1, got {batch_size}")
 
     from textclf.model import TextClassifier
 
-    model = TextClassifier.load_from_checkpoint(args.checkpoint, map_location=args.device).to(args.device)
-    top_k = None if args.top_k is None else min(args.top_k, len(model.labels))
-    fields = [*([args.id_column] if args.id_column else []), *keep]
-    threshold = args.threshold if args.threshold is not None else model.label_thresholds()
-    output = OutputFormat(model.labels, fmt, fields, top_k, threshold)
-    progress = Progress(not args.no_progress)
-    out = sys.stdout if args.output == "-" else open(args.output, "w", encoding="utf-8", newline="")  # noqa: SIM115
+    model = TextClassifier.load_from_checkpoint(checkpoint, map_location=device).to(device)
+    k = None if top_k is None else min(top_k, len(model.labels))
+    fields = [*([id_column] if id_column else []), *keep]
+    limits = threshold if threshold is not None else model.label_thresholds()
+    writer = OutputFormat(model.labels, fmt, fields, k, limits)
+    counter = Progress(progress)
+    out = sys.stdout if output == "-" else open(output, "w", encoding="utf-8", newline="")  # noqa: SIM115
     try:
         if fmt == "csv":
-            csv.writer(out).writerow(output.header())
-        for source in args.inputs:
-            records = read_records(source, args.text_column, args.id_column, keep)
+            csv.writer(out).writerow(writer.header())
+        for source in inputs:
+            records = read_records(source, text_column, id_column, keep)
             while chunk := list(islice(records, CHUNK)):
-                probs = model.predict_proba([text for text, _ in chunk], batch_size=args.batch_size)
-                output.write(out, chunk, probs)
-                progress.update(len(chunk))
+                probs = model.predict_proba([text for text, _ in chunk], batch_size=batch_size)
+                writer.write(out, chunk, probs)
+                counter.update(len(chunk))
     finally:
-        progress.close()
+        counter.close()
         if out is not sys.stdout:
             out.close()

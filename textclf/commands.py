@@ -1,0 +1,189 @@
+"""The subcommands of ``textclf`` that run on a checkpoint alone: ``predict``, ``evaluate`` and ``export``.
+
+Each one is a :class:`Command`: a one-line description, the arguments it adds to its jsonargparse parser (the
+same parser family as ``fit``/``validate``/``test``, so ``-c config.yaml`` and ``--print_config`` work alike)
+and the function that runs it on the parsed configuration. Options are spelled ``--text_column`` (the config
+key) with the dashed ``--text-column`` accepted too. The work itself lives in :mod:`textclf.predict`,
+:mod:`textclf.evaluate` and :mod:`textclf.export`, imported only when the command runs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, get_args
+
+from jsonargparse import ActionYesNo, ArgumentParser, Namespace
+
+log = logging.getLogger("textclf")
+
+DESCRIPTIONS = {
+    "fit": "Train from a recipe, keep the best epoch, test it.",
+    "validate": "Score a checkpoint on a recipe's validation split.",
+    "test": "Score a checkpoint on a recipe's test split, report.",
+    "predict": "Classify texts (files or stdin) with a checkpoint.",
+    "evaluate": "Score a checkpoint on a labelled file, report.",
+    "export": "Export a checkpoint to ONNX and/or TorchScript.",
+}
+"""One line per subcommand, in the order ``textclf --help`` lists them."""
+
+
+@dataclass(frozen=True)
+class Command:
+    """A subcommand that needs no recipe: its arguments and what runs it."""
+
+    description: str
+    add_arguments: Callable[[ArgumentParser], None]
+    run: Callable[[Namespace], None]
+
+
+def _option(parser: ArgumentParser, name: str, **kwargs: Any) -> None:
+    """``--name`` (the config key), also spelled ``--na-me`` when the name has underscores."""
+    spellings = [f"--{name}"] + ([f"--{name.replace('_', '-')}"] if "_" in name else [])
+    parser.add_argument(*spellings, **kwargs)
+
+
+# ---- predict --------------------------------------------------------------------------------------------------
+
+
+def add_predict_arguments(parser: ArgumentParser) -> None:
+    """Arguments of ``textclf predict`` (see :func:`textclf.predict.predict_files`)."""
+    parser.add_argument("checkpoint", type=str, help="a .ckpt written by textclf fit")
+    parser.add_argument("inputs", type=str, nargs="*", default=["-"], help="input files, or - for stdin (default)")
+    parser.add_argument("-o", "--output", type=str, default="-", help="output file (.jsonl or .csv), or - for stdout")
+    _option(
+        parser,
+        "format",
+        choices=["jsonl", "csv"],
+        default=None,
+        help="output format (default: from --output, else jsonl)",
+    )
+    _option(parser, "text_column", type=str, default="text", help="CSV column / JSON key holding the text")
+    _option(
+        parser,
+        "id_column",
+        type=str | None,
+        default=None,
+        help="CSV column / JSON key of each record's id, copied into its output record; for plain text the output "
+        "field of that name holds the line number",
+    )
+    _option(
+        parser,
+        "keep_columns",
+        type=str,
+        default="",
+        help="comma-separated CSV columns / JSON keys copied into the output records",
+    )
+    _option(
+        parser,
+        "top_k",
+        type=int | None,
+        default=None,
+        help="write the K most probable labels and their probabilities (field top_k, CSV columns "
+        "topI_label/topI_prob) instead of every class's probability",
+    )
+    _option(
+        parser,
+        "threshold",
+        type=float | None,
+        default=None,
+        help="labels: every label with probability >= P; label: the best one, or null (empty in CSV) when none "
+        "reaches P. Multi-label models always write labels, with the checkpoint's per-label thresholds unless "
+        "--threshold replaces them",
+    )
+    _option(parser, "batch_size", type=int, default=256, help="texts per forward pass")
+    _option(parser, "device", type=str, default="cpu", help="torch device, e.g. cpu or cuda")
+    parser.add_argument(
+        "--progress", action=ActionYesNo(no_prefix="no-"), default=True, help="progress on stderr (--no-progress: none)"
+    )
+
+
+def run_predict(config: Namespace) -> None:
+    """Run ``textclf predict``."""
+    from textclf.predict import predict_files
+
+    keep = (config.keep_columns or "").split(",")
+    predict_files(
+        config.checkpoint,
+        config.inputs or ["-"],
+        config.output,
+        format=config.format,
+        text_column=config.text_column,
+        id_column=config.id_column,
+        keep_columns=[name.strip() for name in keep if name.strip()],
+        top_k=config.top_k,
+        threshold=config.threshold,
+        batch_size=config.batch_size,
+        device=config.device,
+        progress=config.progress,
+    )
+
+
+# ---- evaluate -------------------------------------------------------------------------------------------------
+
+
+def add_evaluate_arguments(parser: ArgumentParser) -> None:
+    """Arguments of ``textclf evaluate`` (see :func:`textclf.evaluate.evaluate_file`)."""
+    from textclf.data.readers import FileFormat
+
+    parser.add_argument("checkpoint", type=str, help="a .ckpt written by textclf fit")
+    parser.add_argument("file", type=str, help="a labelled file (or folder) read like FileDataModule's splits")
+    _option(parser, "text_column", type=str, default="text", help="CSV column / JSON key holding the text")
+    _option(parser, "label_column", type=str, default="label", help="CSV column / JSON key holding the label")
+    _option(parser, "format", choices=list(get_args(FileFormat)), default="auto", help="file format (default: auto)")
+    _option(parser, "line_pattern", type=str | None, default=None, help="format lines: a regex with groups label, text")
+    _option(
+        parser, "encoding", type=str, default="auto", help="auto (UTF-8, then Windows-1252, then latin-1) or a codec"
+    )
+    _option(parser, "label_delimiter", type=str | None, default=None, help="multi-label: separator of labels in a cell")
+    _option(
+        parser,
+        "report_dir",
+        type=str | None,
+        default=None,
+        help="folder for the report (default: <the checkpoint's run directory>/evaluate/<file stem>)",
+    )
+    _option(parser, "batch_size", type=int, default=256, help="texts per forward pass")
+    _option(parser, "device", type=str, default="cpu", help="torch device, e.g. cpu or cuda")
+
+
+def run_evaluate(config: Namespace) -> None:
+    """Run ``textclf evaluate`` (it logs the scores and where the report went)."""
+    from textclf.evaluate import evaluate_file
+
+    options = {key: config[key] for key in ("report_dir", "text_column", "label_column", "format", "line_pattern")}
+    options.update((key, config[key]) for key in ("encoding", "label_delimiter", "batch_size", "device"))
+    evaluate_file(config.checkpoint, config.file, **options)
+
+
+# ---- export ---------------------------------------------------------------------------------------------------
+
+
+def add_export_arguments(parser: ArgumentParser) -> None:
+    """Arguments of ``textclf export`` (see :func:`textclf.export.export_checkpoint`)."""
+    from textclf.export import DEFAULT_OPSET, EXPORT_FORMATS
+
+    parser.add_argument("checkpoint", type=str, help="a .ckpt written by textclf fit")
+    parser.add_argument("output_dir", type=str, help="folder for the exported files (created if missing)")
+    parser.add_argument("--format", choices=list(EXPORT_FORMATS), default="both", help="what to export")
+    parser.add_argument("--opset", type=int, default=DEFAULT_OPSET, help="ONNX opset")
+    parser.add_argument("--overwrite", action="store_true", help="replace an export already in OUTPUT_DIR")
+
+
+def run_export(config: Namespace) -> None:
+    """Run ``textclf export``."""
+    from textclf.export import export_checkpoint
+
+    written = export_checkpoint(
+        config.checkpoint, config.output_dir, config.format, opset=config.opset, overwrite=config.overwrite
+    )
+    log.info("exported %s", ", ".join(str(path) for path in written))
+
+
+COMMANDS = {
+    "predict": Command(DESCRIPTIONS["predict"], add_predict_arguments, run_predict),
+    "evaluate": Command(DESCRIPTIONS["evaluate"], add_evaluate_arguments, run_evaluate),
+    "export": Command(DESCRIPTIONS["export"], add_export_arguments, run_export),
+}
+"""The subcommands beside LightningCLI's fit/validate/test, in the order ``textclf --help`` lists them."""
