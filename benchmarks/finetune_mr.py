@@ -43,9 +43,9 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
     "scratch": ("sst2", ["--model.init_from=null"]),
     "fine-tuned, same labels (head continues)": ("sst2", []),
     "fine-tuned, other label names (new head)": ("other", []),
-    "fine-tuned, new head, body frozen 1 epoch, body lr x0.3": (
+    "fine-tuned, new head, backbone frozen 1 epoch, backbone lr x0.3": (
         "other",
-        ["--model.freeze_body_epochs=1", "--model.body_lr_scale=0.3"],
+        ["--model.freeze_backbone_epochs=1", "--model.backbone_lr_scale=0.3"],
     ),
     "fine-tuned, same labels, vocabulary kept (not extended)": ("sst2", ["--data.init_args.extend_vocab=false"]),
 }

@@ -102,7 +102,7 @@ def raw_loop(cli: TextclfCLI, batches: list[list[int]], args: argparse.Namespace
         batch = dataset.__getitems__(indices)
         ids, lengths = batch["token_ids"].to(device), batch["lengths"].to(device)
         with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-            loss = nn.functional.cross_entropy(model(ids, lengths), batch["labels"].to(device))
+            loss = nn.functional.cross_entropy(model(ids, lengths), batch["targets"].to(device))
         optimizer.zero_grad()
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 5.0)
