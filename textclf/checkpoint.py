@@ -20,20 +20,19 @@ a name stored in the file.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import torch
 
+from textclf.classifier import Classifier
 from textclf.encoders import BagOfEmbeddingsEncoder, Encoder, RNNEncoder
 from textclf.errors import TextclfError
 from textclf.tokenize import Tokenizer, TokenizerMode
 from textclf.vocab import Vocabulary
 
-if TYPE_CHECKING:
-    from textclf.model import TextClassifier
-
-    ModelT = TypeVar("ModelT", bound=TextClassifier)
+ModelT = TypeVar("ModelT", bound=Classifier)
 
 FORMAT_VERSION = 1
 READABLE_VERSIONS = (1,)
@@ -145,7 +144,7 @@ def build_encoder(config: dict[str, Any], *, drop_input_size: bool = False) -> E
     return encoder_class(**init_args)
 
 
-def model_config(model: TextClassifier) -> dict[str, Any]:
+def model_config(model: Classifier) -> dict[str, Any]:
     """The ``textclf`` section of ``model``'s checkpoints (plain types only)."""
     return {
         "format_version": FORMAT_VERSION,
@@ -164,7 +163,7 @@ def model_config(model: TextClassifier) -> dict[str, Any]:
     }
 
 
-def build_model(model_class: type[ModelT], config: dict[str, Any]) -> ModelT:
+def build_model(model_class: Callable[..., ModelT], config: dict[str, Any]) -> ModelT:
     """An untrained model of ``model_class`` from a ``textclf`` section (see :func:`model_config`)."""
     check_config(config)
     model = model_class(
@@ -179,7 +178,7 @@ def build_model(model_class: type[ModelT], config: dict[str, Any]) -> ModelT:
 
 
 def load_model(
-    model_class: type[ModelT],
+    model_class: Callable[..., ModelT],
     path: str | Path,
     map_location: str | torch.device | None = "cpu",
     strict: bool = True,
@@ -197,4 +196,5 @@ def load_model(
         lines = [line.strip() for line in str(e).splitlines() if line.strip()] or [""]
         reason = lines[1] if len(lines) > 1 and lines[0].endswith(":") else lines[0]
         raise TextclfError(f"{path}: checkpoint does not fit its model ({reason})") from None
-    return model.eval()
+    model.eval()
+    return model

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from textclf.data.readers import DEFAULT_LINE_PATTERN, read_labelled
-from textclf.data.splits import LabelledSplit, clean_split, encode_labels, label_names
+from textclf.data.splits import check_known_labels, clean_split, encode_labels
 from textclf.errors import TextclfError
 from textclf.inference import encode_texts, predict_proba
 from textclf.model import TextClassifier
@@ -77,7 +77,7 @@ def evaluate_file(
             multi_label=multi_label,
         )
     )
-    _check_labels(split, model.labels, checkpoint, multi_label)
+    check_known_labels(split, model.labels, f"the labels of {checkpoint}: {model.labels}")
     texts = list(split.texts)
     targets = encode_labels(split.labels, model.labels, multi_label)
     probs = predict_proba(model, encode_texts(model, texts), batch_size, device=device)
@@ -89,17 +89,6 @@ def evaluate_file(
     log.info("%s on %s: %s", checkpoint, file, summary)
     log.info("evaluation report: %s", directory)
     return scores
-
-
-def _check_labels(split: LabelledSplit, labels: list[str], checkpoint: str | Path, multi_label: bool) -> None:
-    known = set(labels)
-    unknown = sorted(label_names(split) - known)
-    if not unknown:
-        return
-    sets = split.labels if multi_label else [[label] for label in split.labels]
-    row = next(split.row(i) for i, members in enumerate(sets) if not known.issuperset(members))
-    shown = ", ".join(repr(label) for label in unknown[:5])
-    raise TextclfError(f"{split.source}, row {row}: labels {shown} are not among the labels of {checkpoint}: {labels}")
 
 
 def _report_dir(report_dir: str | Path | None, checkpoint: Path, file: Path) -> Path:

@@ -14,7 +14,7 @@ import logging
 import math
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from lightning.pytorch.callbacks import BackboneFinetuning
@@ -22,15 +22,13 @@ from torch import Tensor
 from torch.optim import Optimizer
 
 from textclf.checkpoint import class_path, read_checkpoint
+from textclf.classifier import Classifier
 from textclf.errors import TextclfError
-
-if TYPE_CHECKING:
-    from textclf.model import TextClassifier
 
 log = logging.getLogger(__name__)
 
 
-def init_from_checkpoint(model: TextClassifier, path: str | Path) -> str:
+def init_from_checkpoint(model: Classifier, path: str | Path) -> str:
     """Copy word vectors (by token), the encoder and, for the same label set, the head from the checkpoint ``path``.
 
     Returns:
@@ -51,7 +49,7 @@ def init_from_checkpoint(model: TextClassifier, path: str | Path) -> str:
     return summary
 
 
-def _init_embedding(model: TextClassifier, path: str | Path, config: dict[str, Any], state: dict[str, Tensor]) -> str:
+def _init_embedding(model: Classifier, path: str | Path, config: dict[str, Any], state: dict[str, Tensor]) -> str:
     ckpt_dim = int(config["model"]["embedding_dim"])
     if ckpt_dim != model.embedding_dim:
         raise TextclfError(
@@ -100,13 +98,13 @@ def _init_embedding(model: TextClassifier, path: str | Path, config: dict[str, A
     return f"{len(pairs):,} word vectors ({new_words:,} new words from the {origin})"
 
 
-def _full_tuned_table(model: TextClassifier) -> Tensor:
+def _full_tuned_table(model: Classifier) -> Tensor:
     embedding = model.embedding
     assert embedding.tuned is not None
     return torch.cat([embedding.tuned.weight.detach(), embedding.untrained]).clone()
 
 
-def _init_encoder(model: TextClassifier, path: str | Path, config: dict[str, Any], state: dict[str, Tensor]) -> None:
+def _init_encoder(model: Classifier, path: str | Path, config: dict[str, Any], state: dict[str, Tensor]) -> None:
     encoder = model.encoder
     own_path = class_path(type(encoder))
     ckpt = config["encoder"]
@@ -139,7 +137,7 @@ def _init_encoder(model: TextClassifier, path: str | Path, config: dict[str, Any
     encoder.load_state_dict(ckpt_state)
 
 
-def _init_head(model: TextClassifier, config: dict[str, Any], state: dict[str, Tensor]) -> str:
+def _init_head(model: Classifier, config: dict[str, Any], state: dict[str, Tensor]) -> str:
     old = [str(label) for label in config["labels"]]
     if sorted(old) != sorted(model.labels) or len(set(old)) != len(old):
         log.info("labels %s differ from the checkpoint's %s: training a new head", model.labels, old)

@@ -12,18 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
+from textclf.classifier import Classifier
 from textclf.data.batching import BucketBatchSampler, TokenIdsDataset
 
-if TYPE_CHECKING:
-    from textclf.model import TextClassifier
 
-
-def encode_texts(model: TextClassifier, texts: Sequence[str]) -> TokenIdsDataset:
+def encode_texts(model: Classifier, texts: Sequence[str]) -> TokenIdsDataset:
     """Tokenise and numericalise raw texts exactly as the model's training data was."""
     if isinstance(texts, str):
         raise TypeError("expected a list of texts, not one string")
@@ -32,7 +29,7 @@ def encode_texts(model: TextClassifier, texts: Sequence[str]) -> TokenIdsDataset
 
 @torch.no_grad()
 def predict_proba(
-    model: TextClassifier,
+    model: Classifier,
     inputs: Sequence[str] | TokenIdsDataset,
     batch_size: int = 256,
     *,

@@ -20,7 +20,7 @@ from textclf.embedding import EmbeddingMode, WordEmbedding
 from textclf.encoders import Encoder
 from textclf.errors import TextclfError
 from textclf.finetune import BackboneFreeze, init_from_checkpoint, refuse_overwriting
-from textclf.multilabel import Thresholds, initial_thresholds
+from textclf.multilabel import Thresholds
 from textclf.tasks import Task
 from textclf.tokenize import Tokenizer
 from textclf.vocab import Vocabulary
@@ -149,11 +149,10 @@ class TextClassifier(L.LightningModule):
         self.lr_scheduler_monitor = lr_scheduler_monitor
         static_weights = None if class_weights == "balanced" else self.task.class_weights(class_weights)
         self.register_buffer("loss_weight", static_weights, persistent=False)
-        self.tune_thresholds = multi_label and thresholds == "tune"
-        if not multi_label and thresholds != 0.5:
-            log.warning("thresholds=%r is ignored: it applies to multi-label models (data.multi_label)", thresholds)
-        if multi_label:  # kept in the state dict, so checkpoints carry tuned thresholds
-            self.register_buffer("decision_thresholds", initial_thresholds(thresholds, self.labels))
+        self.tune_thresholds = thresholds == "tune"
+        initial = self.task.initial_thresholds(thresholds)
+        if initial is not None:  # kept in the state dict, so checkpoints carry tuned thresholds
+            self.register_buffer("decision_thresholds", initial)
         self.eval_metrics = nn.ModuleDict({stage: self.task.metric() for stage in ("val", "test")})
         self.init_from = init_from
         self.freeze_backbone_epochs = freeze_backbone_epochs
@@ -249,7 +248,7 @@ class TextClassifier(L.LightningModule):
         members = metric.values() if isinstance(metric, MetricCollection) else [metric]
         if not any(m.update_called for m in members):
             return
-        thresholds: Tensor | None = self.decision_thresholds if self.multi_label else None  # type: ignore[assignment]
+        thresholds = self._buffers.get("decision_thresholds")
         scores = self.task.compute(metric, thresholds, tune=stage == "val" and self.tune_thresholds)
         metric.reset()
         self.log_dict({f"{stage}/{name}": value for name, value in scores.items()}, prog_bar=True, sync_dist=True)
@@ -258,7 +257,8 @@ class TextClassifier(L.LightningModule):
 
     def label_thresholds(self) -> np.ndarray | None:
         """(num_labels,) decision thresholds of a multi-label model; None for single-label models."""
-        return self.decision_thresholds.cpu().numpy() if self.multi_label else None  # type: ignore[operator]
+        thresholds = self._buffers.get("decision_thresholds")
+        return None if thresholds is None else thresholds.cpu().numpy()
 
     def predict_proba(self, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
         """Probabilities ``(len(texts), num_classes)`` in input order (:func:`textclf.inference.predict_proba`)."""

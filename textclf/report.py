@@ -48,7 +48,7 @@ def write_report(
     directory.mkdir(parents=True, exist_ok=True)
     labels = task.labels
     prob = torch.as_tensor(np.asarray(y_prob, dtype=np.float32))
-    true = torch.as_tensor(np.asarray(y_true, dtype=np.float32 if task.multi_label else np.int64))
+    true = task.as_targets(y_true)
     limits = None if thresholds is None else torch.as_tensor(np.asarray(thresholds, dtype=np.float32))
     metrics: dict[str, Any] = task.scores(prob, true, limits)
     if limits is not None:
@@ -67,22 +67,15 @@ def write_report(
                 int(scores["support"][i]),
             ]
             writer.writerow(row + ([f"{float(limits[i]):.4f}"] if limits is not None else []))
-    header = (
-        ["label", "true_positives", "false_positives", "false_negatives", "true_negatives"]
-        if task.multi_label
-        else ["true \\ predicted", *labels]
-    )
     with (directory / "confusion_matrix.csv").open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(header)
+        writer.writerow(task.confusion_header())
         writer.writerows([label, *map(int, row)] for label, row in zip(labels, scores["confusion"], strict=True))
     predicted = task.decide(prob.numpy(), None if limits is None else limits.numpy())
-    truth = task.decide(true.numpy(), np.full(len(labels), 0.5)) if task.multi_label else [labels[i] for i in true]
-    wrong = np.flatnonzero(
-        [sorted(p) != sorted(t) if task.multi_label else p != t for p, t in zip(predicted, truth, strict=True)]
-    )
+    truth = task.names(true)
+    wrong = np.flatnonzero([task.differ(p, t) for p, t in zip(predicted, truth, strict=True)])
     _write_misclassified(directory / "misclassified.jsonl", wrong, truth, predicted, prob.numpy(), labels, texts)
-    if not task.multi_label:
+    if task.plots_confusion:
         plot_confusion_matrix(scores["confusion"], labels, directory / "confusion_matrix.png")
     return directory
 

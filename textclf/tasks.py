@@ -13,6 +13,7 @@ Macro-F1 averages over the labels that occur in the targets or in the prediction
 
 from __future__ import annotations
 
+import logging
 from typing import Any, ClassVar
 
 import numpy as np
@@ -31,7 +32,9 @@ from torchmetrics.functional.classification import (
 )
 
 from textclf.errors import TextclfError
-from textclf.multilabel import CollectedOutputs, tune_thresholds
+from textclf.multilabel import DEFAULT_THRESHOLD, CollectedOutputs, Thresholds, initial_thresholds, tune_thresholds
+
+log = logging.getLogger(__name__)
 
 ClassWeights = list[float] | dict[str, float] | None
 
@@ -44,6 +47,7 @@ class Task:
     """
 
     multi_label: ClassVar[bool]
+    plots_confusion: ClassVar[bool]  # whether the report draws per_label()'s confusion table as a matrix
 
     def __init__(self, labels: list[str]) -> None:
         self.labels = labels
@@ -99,6 +103,28 @@ class Task:
         """Loss weights for ``class_weights="balanced"`` from the training counts (num_labels,)."""
         raise NotImplementedError
 
+    def as_targets(self, y_true: Any) -> Tensor:
+        """Targets as the loss and the metrics take them, from an array or list (see the subclasses)."""
+        raise NotImplementedError
+
+    def initial_thresholds(self, thresholds: Thresholds) -> Tensor | None:
+        """(num_labels,) decision thresholds to keep in the model's state, or None when the task has none."""
+        if thresholds != DEFAULT_THRESHOLD:
+            log.warning("thresholds=%r is ignored: it applies to multi-label models (data.multi_label)", thresholds)
+        return None
+
+    def names(self, targets: Tensor) -> list[Any]:
+        """The true label (single-label) or list of labels (multi-label, in label order) of every row."""
+        raise NotImplementedError
+
+    def differ(self, predicted: Any, true: Any) -> bool:
+        """Whether a prediction of :meth:`decide` differs from the truth of :meth:`names`."""
+        return bool(predicted != true)
+
+    def confusion_header(self) -> list[str]:
+        """The header row of the report's ``confusion_matrix.csv`` (see :meth:`per_label`)."""
+        raise NotImplementedError
+
     def scores(self, probs: Tensor, targets: Tensor, thresholds: Tensor | None = None) -> dict[str, float]:
         """The task's metric set over a whole split, plus ``loss`` (unweighted, from ``probs``) and ``n``."""
         if len(probs) == 0:
@@ -129,6 +155,7 @@ class SingleLabel(Task):
     """One class per text: softmax, cross-entropy, argmax. Targets are class indices (batch,) int64."""
 
     multi_label = False
+    plots_confusion = True
 
     def probabilities(self, logits: Tensor) -> Tensor:  # noqa: D102
         return torch.softmax(logits.float(), dim=-1)
@@ -173,6 +200,17 @@ class SingleLabel(Task):
         counts = counts.float().clamp(min=1)
         return counts.sum() / (len(counts) * counts)
 
+    def as_targets(self, y_true: Any) -> Tensor:
+        """(n,) int64 class indices."""
+        return torch.as_tensor(np.asarray(y_true, dtype=np.int64))
+
+    def names(self, targets: Tensor) -> list[Any]:  # noqa: D102
+        return [self.labels[i] for i in targets.tolist()]
+
+    def confusion_header(self) -> list[str]:
+        """Rows are true labels, columns predicted labels."""
+        return ["true \\ predicted", *self.labels]
+
     def _loss_of_probs(self, probs: Tensor, targets: Tensor) -> Tensor:
         return -probs.gather(1, targets[:, None]).clamp(min=1e-12).log().mean()
 
@@ -185,6 +223,7 @@ class MultiLabel(Task):
     """
 
     multi_label = True
+    plots_confusion = False  # a label's counts are its own 2 x 2 table: one row per label instead
 
     def probabilities(self, logits: Tensor) -> Tensor:  # noqa: D102
         return torch.sigmoid(logits.float())
@@ -246,6 +285,24 @@ class MultiLabel(Task):
         """``pos_weight``: negatives / positives of each label."""
         counts = counts.float().clamp(min=1)
         return (num_examples - counts).clamp(min=1) / counts
+
+    def initial_thresholds(self, thresholds: Thresholds) -> Tensor:
+        """See :func:`textclf.multilabel.initial_thresholds`."""
+        return initial_thresholds(thresholds, self.labels)
+
+    def as_targets(self, y_true: Any) -> Tensor:
+        """(n, num_labels) float32 0/1 rows."""
+        return torch.as_tensor(np.asarray(y_true, dtype=np.float32))
+
+    def names(self, targets: Tensor) -> list[Any]:  # noqa: D102
+        return [[self.labels[j] for j in np.flatnonzero(row)] for row in targets.numpy() > 0.5]
+
+    def differ(self, predicted: Any, true: Any) -> bool:
+        """Label sets differ (their order does not count)."""
+        return set(predicted) != set(true)
+
+    def confusion_header(self) -> list[str]:  # noqa: D102
+        return ["label", "true_positives", "false_positives", "false_negatives", "true_negatives"]
 
     def _loss_of_probs(self, probs: Tensor, targets: Tensor) -> Tensor:
         return nn.functional.binary_cross_entropy(probs.clamp(1e-7, 1 - 1e-7), targets.float())

@@ -111,18 +111,22 @@ def label_order(splits: dict[str, LabelledSplit], fixed: list[str] | None, multi
         labels = sorted(train_labels, key=lambda label: (int(label), label))  # "1" and "01": still deterministic
     else:
         labels = sorted(train_labels)
-    known = set(labels)
     for split in splits.values():
-        unknown = sorted(label_names(split) - known)
-        if unknown:
-            sets = split.labels if multi_label else [[label] for label in split.labels]
-            row = next(split.row(i) for i, labels in enumerate(sets) if not known.issuperset(labels))
-            where = "the given label list" if fixed is not None else "the training split"
-            shown = ", ".join(repr(u) for u in unknown[:5])
-            raise TextclfError(f"{split.source}, row {row}: labels {shown} are not in {where}")
+        check_known_labels(split, labels, "the given label list" if fixed is not None else "the training split")
     if len(labels) < (1 if multi_label else 2):
         raise TextclfError(f"{splits['train'].source}: needs at least 2 classes, found {labels}")
     return labels
+
+
+def check_known_labels(split: LabelledSplit, known: list[str], where: str) -> None:
+    """Refuse a split with labels outside ``known``: one line naming the first such row and ``where`` they are not."""
+    names = set(known)
+    unknown = sorted(label_names(split) - names)
+    if unknown:
+        sets = [members if isinstance(members, list) else [members] for members in split.labels]
+        row = next(split.row(i) for i, members in enumerate(sets) if not names.issuperset(members))
+        shown = ", ".join(repr(u) for u in unknown[:5])
+        raise TextclfError(f"{split.source}, row {row}: labels {shown} are not in {where}")
 
 
 def strata(labels: list[Any]) -> list[str]:
