@@ -107,6 +107,7 @@ def test_hyperparameters_are_saved_for_lightning_and_loggers(tmp_path: Path) -> 
     assert model.hparams["encoder"]["class_path"] == "textclf.encoders.RNNEncoder"
     assert model.hparams["labels"] == ["neg", "pos"] and model.hparams["vocab_size"] == len(data.vocab)
     assert "pretrained_embeddings" not in model.hparams and "vocab" not in model.hparams
+    assert model.hparams_initial["encoder"] == model.hparams["encoder"]  # what loggers write to hparams.yaml
     trainer = L.Trainer(max_steps=1, logger=False, enable_progress_bar=False, enable_checkpointing=False)
     trainer.fit(model, data)
     trainer.save_checkpoint(tmp_path / "m.ckpt")

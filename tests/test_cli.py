@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 import yaml
 from factories import QUIET_TRAINER_ARGS, RECIPES, printed_config, write_csv, write_vectors
+from jsonargparse import Namespace
 
 import textclf.evaluate
-from textclf.cli import TextclfCLI, main
+from textclf.cli import TextclfCLI, main, set_default_logger
 from textclf.commands import DESCRIPTIONS
 
 
@@ -359,3 +360,38 @@ def test_test_needs_no_vectors_file_with_a_checkpoint(
     expected = json.loads((run_dir / "test_metrics.json").read_text())
     for name in ("test/acc", "test/f1_macro", "test/loss"):
         assert float(cli.trainer.callback_metrics[name]) == pytest.approx(expected[name], abs=1e-6), name
+
+
+@pytest.mark.parametrize("subcommand", ["fit", "test"])
+def test_a_ckpt_path_that_is_not_a_readable_checkpoint_is_one_line(
+    subcommand: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (truncated := tmp_path / "cut.ckpt").write_bytes(b"PK\x03\x04 cut short")
+    for path, message in ((tmp_path / "missing.ckpt", "checkpoint not found"), (truncated, "not a readable")):
+        with pytest.raises(SystemExit) as exit_info:
+            main([subcommand, *fit_args(tmp_path, f"--ckpt_path={path}")[1:]])
+        last = capsys.readouterr().err.strip().splitlines()[-1]
+        assert exit_info.value.code == 2 and last.startswith("textclf: error: ") and message in last
+
+
+def test_weights_of_other_labels_are_refused_not_scored_against_the_wrong_classes(
+    run_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    checkpoint = run_dir / "checkpoints" / "best.ckpt"  # labels neg, pos
+    args = fit_args(run_dir.parents[3], f"--ckpt_path={checkpoint}", "--trainer.logger=false")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["test", *args[1:], "--data.init_args.labels=[pos, neg]"])
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert exit_info.value.code == 2 and "trained with the labels ['neg', 'pos']" in last
+
+
+def test_runs_are_named_after_the_recipe_folder_even_through_dot_dot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "recipe.yaml").write_text("model: {}\n")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    config = Namespace(trainer=Namespace(logger=None, default_root_dir=None), config=["../mine/recipe.yaml"])
+    set_default_logger(config)
+    assert config.trainer.logger.init_args.name == "mine/recipe"  # not "../recipe", outside runs/

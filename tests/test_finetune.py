@@ -226,6 +226,8 @@ def test_the_old_body_names_still_work_with_a_deprecation_warning(tmp_path: Path
         scaled = TextClassifier.for_data(data, body_lr_scale=0.3)
     assert model.freeze_backbone_epochs == 1 and scaled.backbone_lr_scale == 0.3
     assert model.hparams["freeze_backbone_epochs"] == 1
+    with pytest.raises(TextclfError, match=r"are the same setting: keep freeze_backbone"):
+        TextClassifier.for_data(data, freeze_body_epochs=1, freeze_backbone_epochs=2)
 
 
 def test_recipe_fine_tunes_into_a_new_run_and_never_touches_the_checkpoint(tmp_path: Path, capsys) -> None:

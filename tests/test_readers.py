@@ -1,5 +1,6 @@
 import json
 import logging
+from pathlib import Path
 
 import pytest
 from factories import write_file
@@ -460,3 +461,18 @@ def test_iter_records_missing_file_and_unknown_format(tmp_path):
     path = write_file(tmp_path / "in.csv", "text\na\n")
     with pytest.raises(TextclfError, match="unknown input format 'xml'"):
         next(iter_records(str(path), fmt="xml"))
+
+
+def test_a_first_row_with_an_extra_field_is_an_error_not_shifted_columns(tmp_path: Path) -> None:
+    path = write_file(tmp_path / "extra.csv", "text,label\ngood,pos,extra\nbad,neg\n")
+    message = r"extra.csv: the first row after the header has more fields than the header"
+    with pytest.raises(TextclfError, match=message):  # pandas would take "good" as an index: texts "pos", "neg"
+        read_labelled(path)
+    with pytest.raises(TextclfError, match=message):
+        list(iter_records(str(path)))
+
+
+def test_a_header_without_rows_says_so(tmp_path: Path) -> None:
+    path = write_file(tmp_path / "header.csv", "text,label\n")
+    with pytest.raises(TextclfError, match=r"header.csv: no rows to read"):
+        read_labelled(path)

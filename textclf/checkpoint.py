@@ -19,6 +19,8 @@ a name stored in the file.
 
 from __future__ import annotations
 
+import pickle
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
@@ -76,6 +78,8 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device | None = 
             textclf checkpoint, or of a format version this textclf cannot read. The message names the file.
     """
     path = Path(path)
+    if path.is_dir():
+        raise TextclfError(f"{path} is a folder, not a checkpoint file")
     if not path.is_file():
         raise TextclfError(f"checkpoint not found: {path}")
     stat = path.stat()
@@ -83,10 +87,18 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device | None = 
     if key in _READ:
         return _READ[key]
     try:
-        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:
-        reason = f"{type(e).__name__}: {(str(e).splitlines() or [''])[0]}"
+        with warnings.catch_warnings():  # torch warns about the pickle protocol of a file it then refuses
+            warnings.simplefilter("ignore")
+            checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        # torch's message advises retrying with weights_only=False: not for a file from an unknown source
+        reason = "UnpicklingError: not plain tensors and containers"
+        if "Unsupported global" in str(e) or "GLOBAL" in str(e):
+            reason = "UnpicklingError: it holds Python objects, which textclf never unpickles"
         raise TextclfError(f"{path}: not a readable checkpoint ({reason})") from None
+    except Exception as e:
+        reason = f"{type(e).__name__}: {(str(e).splitlines() or [''])[0].split('. ')[0]}"
+        raise TextclfError(f"{path}: not a readable checkpoint ({reason}); the file may be truncated") from None
     if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("textclf"), dict):
         raise TextclfError(f"{path}: not a textclf checkpoint (no 'textclf' section)")
     check_config(checkpoint["textclf"], path)
@@ -108,6 +120,26 @@ def check_config(config: dict[str, Any], source: str | Path = "checkpoint") -> N
     if name not in ENCODERS:
         known = ", ".join(sorted({class_path(c) for c in ENCODERS.values()}))
         raise TextclfError(f"{source}: checkpoint names an unknown encoder {name!r} (textclf's encoders: {known})")
+
+
+def check_compatible(config: dict[str, Any], labels: list[str], vocab: Vocabulary, source: str | Path) -> None:
+    """Refuse weights whose labels or vocabulary (a ``textclf`` section) differ from a model's.
+
+    Raises:
+        TextclfError: naming ``source`` and both label lists, or the vocabulary sizes.
+    """
+    theirs = [str(label) for label in config.get("labels", labels)]
+    if theirs != labels:
+        raise TextclfError(
+            f"{source} was trained with the labels {theirs} (in this order) but the data gives {labels}; "
+            "use the data (and labels order) it was trained with, or textclf evaluate"
+        )
+    tokens = config.get("vocab")
+    if tokens is not None and list(tokens) != vocab.tokens:
+        raise TextclfError(
+            f"{source} has a vocabulary of {len(tokens)} words that differs from the data's ({len(vocab)} words): "
+            "the data must be numericalised as in training (same files and settings), or use textclf evaluate"
+        )
 
 
 def read_vocabulary(path: str | Path, tokenizer: TokenizerMode | None = None) -> tuple[Vocabulary, TokenizerMode]:

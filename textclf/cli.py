@@ -223,6 +223,9 @@ class TextclfCLI(LightningCLI):
         log.info("evaluation report: %s", directory)
 
 
+LIGHTNING_CKPT_NAMES = ("best", "last", "hpc")  # --ckpt_path values Lightning resolves itself
+
+
 def resolve(config: Namespace, subcommand: str | None) -> None:
     """Fill in the configuration of fit/validate/test as it will run (idempotent; after the parse links).
 
@@ -232,6 +235,10 @@ def resolve(config: Namespace, subcommand: str | None) -> None:
     """
     set_default_logger(config)
     checkpoint = config.get("ckpt_path")
+    if checkpoint and str(checkpoint) not in LIGHTNING_CKPT_NAMES:  # a file: refused in one line unless readable
+        from textclf.checkpoint import read_checkpoint
+
+        read_checkpoint(str(checkpoint))
     if subcommand in ("validate", "test") and checkpoint and Path(checkpoint).is_file():
         from_checkpoint(config, str(checkpoint))
     elif config.model.get("init_from"):
@@ -246,7 +253,8 @@ def set_default_logger(config: Namespace) -> None:
     name = "textclf"
     if recipes:
         recipe = _recipe_file([Path(str(path)) for path in recipes])
-        name = f"{recipe.parent.name}/{recipe.stem}" if recipe.parent.name else recipe.stem
+        folder = recipe.resolve().parent.name  # resolved: "../recipe.yaml" names its real folder, not ".."
+        name = f"{folder}/{recipe.stem}" if folder else recipe.stem
     config.trainer.logger = Namespace(
         class_path="lightning.pytorch.loggers.CSVLogger",
         init_args=Namespace(save_dir=config.trainer.default_root_dir or "runs", name=name),

@@ -191,6 +191,11 @@ class BackboneFreeze(BackboneFinetuning):
             should_align=False,
         )
 
+    def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
+        """Freeze before training only (validate/test after fit leave the model as training left it)."""
+        if stage == "fit":
+            super().setup(trainer, pl_module, stage)
+
     def freeze_before_training(self, pl_module: Any) -> None:
         """Freeze the backbone parameters that train."""
         for parameter in _trainable(pl_module):

@@ -102,8 +102,8 @@ class TextClassifier(L.LightningModule):
         body_lr_scale: float | None = None,
     ) -> None:
         super().__init__()
-        freeze_backbone_epochs = _renamed("freeze_body_epochs", freeze_body_epochs, freeze_backbone_epochs)
-        backbone_lr_scale = _renamed("body_lr_scale", body_lr_scale, backbone_lr_scale)
+        freeze_backbone_epochs = _renamed("freeze_body_epochs", freeze_body_epochs, freeze_backbone_epochs, 0)
+        backbone_lr_scale = _renamed("body_lr_scale", body_lr_scale, backbone_lr_scale, 1.0)
         if freeze_backbone_epochs < 0 or backbone_lr_scale < 0:
             raise TextclfError(
                 f"freeze_backbone_epochs ({freeze_backbone_epochs}) and backbone_lr_scale ({backbone_lr_scale}) "
@@ -135,14 +135,15 @@ class TextClassifier(L.LightningModule):
         self.embedding_dropout = nn.Dropout(embedding_dropout)
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(encoder.output_size, len(self.labels))
-        self.hparams.update(
-            labels=self.labels,
-            vocab_size=len(self.vocab),
-            tokenizer=self.tokenizer.to_dict(),
-            encoder=checkpoint.encoder_config(encoder),
-            freeze_backbone_epochs=freeze_backbone_epochs,
-            backbone_lr_scale=backbone_lr_scale,
-        )
+        derived = {  # plain values for loggers' hparams.yaml, beside the arguments saved above
+            "labels": self.labels,
+            "vocab_size": len(self.vocab),
+            "tokenizer": self.tokenizer.to_dict(),
+            "encoder": checkpoint.encoder_config(encoder),
+            "freeze_backbone_epochs": freeze_backbone_epochs,
+            "backbone_lr_scale": backbone_lr_scale,
+        }
+        self.save_hyperparameters({**self.hparams, **derived})
         self.class_weights = class_weights
         self.optimizer_factory = optimizer
         self.lr_scheduler_factory = lr_scheduler
@@ -315,6 +316,14 @@ class TextClassifier(L.LightningModule):
         """Store the ``textclf`` section (:func:`textclf.checkpoint.model_config`) in the checkpoint."""
         checkpoint_dict["textclf"] = checkpoint.model_config(self)
 
+    def on_load_checkpoint(self, checkpoint_dict: dict[str, Any]) -> None:
+        """Before Lightning restores weights (``--ckpt_path``): refuse a checkpoint of other labels or vocabulary.
+
+        Weights of the same shapes would load, and score every text against the wrong class or word rows.
+        """
+        source = getattr(self._trainer, "ckpt_path", None) or "the checkpoint" if self._trainer else "the checkpoint"
+        checkpoint.check_compatible(checkpoint_dict.get("textclf", {}), self.labels, self.vocab, source)
+
     @classmethod
     def load_from_checkpoint(  # type: ignore[override]
         cls, checkpoint_path: str | Path, map_location: str | torch.device | None = "cpu", strict: bool = True
@@ -323,11 +332,13 @@ class TextClassifier(L.LightningModule):
         return checkpoint.load_model(cls, checkpoint_path, map_location, strict)
 
 
-def _renamed(old: str, old_value: Any, value: Any) -> Any:
+def _renamed(old: str, old_value: Any, value: Any, default: Any) -> Any:
     """The value of a renamed argument: the new one, or the old one with a deprecation warning."""
     if old_value is None:
         return value
     new = old.replace("body", "backbone")
+    if value != default and value != old_value:
+        raise TextclfError(f"model.{old} ({old_value}) and model.{new} ({value}) are the same setting: keep {new}")
     message = f"model.{old} is deprecated and will be removed in textclf 0.3: use model.{new}"
     warnings.warn(message, FutureWarning, stacklevel=3)
     return old_value

@@ -16,9 +16,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from textclf.data.batching import BucketBatchSampler, TokenIdsDataset, collate_batch
+from textclf.data.batching import TokenIdsDataset, bucket_loader
 from textclf.data.cache import CacheEntry, default_cache_dir
-from textclf.data.prepare import build_vocabulary, read_prepared, write_prepared
+from textclf.data.prepare import build_vocabulary, read_prepared, summary, write_prepared
 from textclf.data.splits import LabelledSplit, carve_missing_splits, clean_split, label_order
 from textclf.errors import TextclfError
 from textclf.tokenize import Tokenizer, TokenizerMode
@@ -227,23 +227,15 @@ class TextDataModule(L.LightningDataModule):
         return self._loader("test", shuffle=False)
 
     def _loader(self, name: str, shuffle: bool) -> DataLoader:
-        dataset = self.split(name)
         trainer = self.trainer
-        sampler = BucketBatchSampler(
-            dataset.lengths,
+        return bucket_loader(
+            self.split(name),
             self.batch_size if shuffle else self.eval_batch_size,
             shuffle=shuffle,
             seed=self.seed,
             bucket_size=self.bucket_size,
-            num_replicas=trainer.world_size if trainer is not None else 1,
-            rank=trainer.global_rank if trainer is not None else 0,
-        )
-        return DataLoader(
-            dataset,
-            batch_sampler=sampler,
-            collate_fn=collate_batch,  # type: ignore[arg-type]
             num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
+            shard=(trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0),
         )
 
     # ---- preparation and cache ---------------------------------------------------------------------------
@@ -301,15 +293,7 @@ class TextDataModule(L.LightningDataModule):
         self._meta = entry.get(build, lambda directory: built[0] if built else read_prepared(directory))
         self._prepared = entry.path
         if built:
-            meta = built[0]
-            log.info(
-                "prepared %s: %s examples, %d classes, vocabulary of %d -> %s",
-                type(self).__name__,
-                " / ".join(f"{name} {size:,}" for name, size in meta["sizes"].items()),
-                len(meta["labels"]),
-                len(meta["vocab"]),
-                entry.path,
-            )
+            log.info("prepared %s: %s -> %s", type(self).__name__, summary(built[0]), entry.path)
         return self._meta
 
     def _build_cache(self, staging: Path, settings: dict[str, Any]) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from textclf.errors import TextclfError
 
@@ -205,3 +205,37 @@ def _halve_largest(batches: list[np.ndarray], count: int) -> None:
             return
         half = (len(batch) + 1) // 2
         batches[largest : largest + 1] = [batch[:half], batch[half:]]
+
+
+def bucket_loader(
+    dataset: TokenIdsDataset,
+    batch_size: int,
+    *,
+    shuffle: bool,
+    seed: int,
+    bucket_size: int,
+    num_workers: int = 0,
+    shard: tuple[int, int] = (1, 0),
+) -> DataLoader:
+    """A DataLoader of length-bucketed batches of ``dataset`` (:class:`BucketBatchSampler`, :func:`collate_batch`).
+
+    Args:
+        dataset: the prepared split.
+        batch_size: texts per batch.
+        shuffle: shuffle (training) or keep length order (evaluation).
+        seed: seed of the shuffling.
+        bucket_size: batches per length-sorted chunk when shuffling.
+        num_workers: DataLoader worker processes.
+        shard: ``(world size, global rank)``: this process's share of the batches under DDP.
+    """
+    sampler = BucketBatchSampler(
+        dataset.lengths, batch_size, shuffle=shuffle, seed=seed, bucket_size=bucket_size,
+        num_replicas=shard[0], rank=shard[1],
+    )  # fmt: skip
+    return DataLoader(
+        dataset,
+        batch_sampler=sampler,
+        collate_fn=collate_batch,  # type: ignore[arg-type]
+        num_workers=num_workers,
+        persistent_workers=num_workers > 0,
+    )

@@ -158,6 +158,12 @@ def read_prepared(directory: Path) -> dict[str, Any]:
     return meta
 
 
+def summary(meta: dict[str, Any]) -> str:
+    """``train 4,906 / val 546 / test 500 examples, 6 classes, vocabulary of 8105`` for a prepared entry's meta."""
+    sizes = " / ".join(f"{name} {size:,}" for name, size in meta["sizes"].items())
+    return f"{sizes} examples, {len(meta['labels'])} classes, vocabulary of {len(meta['vocab'])}"
+
+
 def build_vocabulary(
     counts: Counter[str],
     min_freq: int,

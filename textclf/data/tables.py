@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -62,19 +63,36 @@ def load_table(path: Path, fmt: str, encoding: str, cache_dir: Path | None = Non
 
 
 def _csv_options(fmt: str) -> dict[str, Any]:
-    """TSV is read without quote processing (as GLUE and most TSV corpora are written); CSV follows RFC 4180."""
-    return {"sep": "\t", "quoting": csv.QUOTE_NONE} if fmt == "tsv" else {}
+    """TSV is read without quote processing (as GLUE and most TSV corpora are written); CSV follows RFC 4180.
+
+    ``index_col=False``: a first row with one field more than the header is an error, not pandas' guess that the
+    first column is an index (which would shift every column by one: the labels read as the texts).
+    """
+    options: dict[str, Any] = {"index_col": False}
+    return {**options, "sep": "\t", "quoting": csv.QUOTE_NONE} if fmt == "tsv" else options
 
 
 @contextmanager
 def _reading(path: Path, fmt: str) -> Iterator[None]:
     """Any error of the libraries below becomes a one-line :class:`TextclfError` naming the file."""
+    import pandas as pd
+
     try:
-        yield
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)  # pandas would drop the extra fields
+            yield
     except TextclfError:
         raise
     except Exception as e:
-        raise TextclfError(f"{path}: could not read as {fmt.upper()}: {_root_cause(e)}") from None
+        cause = _root_cause(e)
+        if "corresponds to no data" in cause:  # datasets' words for a file without rows
+            raise TextclfError(f"{path}: no rows to read (only a header, or empty)") from None
+        if "Length of header or names does not match" in cause:  # the ParserWarning, raised through datasets
+            raise TextclfError(
+                f"{path}: the first row after the header has more fields than the header; quote fields that hold "
+                "the delimiter"
+            ) from None
+        raise TextclfError(f"{path}: could not read as {fmt.upper()}: {cause}") from None
 
 
 def arrow_batches(files: list[Path], columns: Sequence[str]) -> Iterator[list[list[Any]]]:
