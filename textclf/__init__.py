@@ -13,7 +13,7 @@ from textclf.model import TextClassifier
 from textclf.tokenize import Tokenizer
 from textclf.vocab import Vocabulary
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "BagOfEmbeddingsEncoder",
