@@ -334,7 +334,7 @@ def test_print_config_shows_the_logger_that_will_run(tmp_path: Path, capsys: pyt
     assert logger["init_args"]["name"] == "custom/csv"
     assert printed("--trainer.logger=false")["trainer"]["logger"] is False
 
-    checkpoint = str(tmp_path / "model.ckpt")
+    checkpoint = str(Path(__file__).resolve().parent / "fixtures" / "format1_single.ckpt")  # resume: read first
     assert printed("--trainer.logger=true", f"--ckpt_path={checkpoint}")["trainer"]["logger"] == logger
     assert printed_config(capsys, ["predict", checkpoint, "--keep-columns", "a,b"])["keep_columns"] == "a,b"
 
@@ -375,10 +375,10 @@ def test_a_ckpt_path_that_is_not_a_readable_checkpoint_is_one_line(
 
 
 def test_weights_of_other_labels_are_refused_not_scored_against_the_wrong_classes(
-    run_dir: Path, capsys: pytest.CaptureFixture[str]
+    run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     checkpoint = run_dir / "checkpoints" / "best.ckpt"  # labels neg, pos
-    args = fit_args(run_dir.parents[3], f"--ckpt_path={checkpoint}", "--trainer.logger=false")
+    args = fit_args(run_dir.parents[3], f"--ckpt_path={checkpoint}", f"--trainer.default_root_dir={tmp_path}")
     with pytest.raises(SystemExit) as exit_info:
         main(["test", *args[1:], "--data.init_args.labels=[pos, neg]"])
     last = capsys.readouterr().err.strip().splitlines()[-1]
