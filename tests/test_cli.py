@@ -17,8 +17,9 @@ from factories import QUIET_TRAINER_ARGS, RECIPES, printed_config, write_csv, wr
 from jsonargparse import Namespace
 
 import textclf.evaluate
-from textclf.cli import TextclfCLI, main, set_default_logger
+from textclf.cli import TextclfCLI, main
 from textclf.commands import DESCRIPTIONS
+from textclf.runconfig import set_default_logger
 
 
 def fit_args(root: Path, *extra: str) -> list[str]:

@@ -21,8 +21,9 @@ from lightning.pytorch.strategies import DDPStrategy
 
 from textclf import FileDataModule
 from textclf import vectors as V
-from textclf.cli import TextclfCLI, _recipe_file
+from textclf.cli import TextclfCLI
 from textclf.errors import TextclfError
+from textclf.runconfig import _recipe_file
 
 LAYERS = ["gpu", "ddp", "multinode"]
 VOCAB = ["<pad>", "<unk>", "good", "bad", "plot", "film"]

@@ -1,0 +1,109 @@
+"""The configuration of ``fit``/``validate``/``test`` as it will run, filled in right after parsing.
+
+So that ``--print_config`` and the saved ``config.yaml`` show what runs: the default CSVLogger
+(``runs/<recipe folder>/<recipe name>/version_N``), the settings a ``--ckpt_path`` checkpoint dictates for
+``validate``/``test`` (its vocabulary, tokenizer, embedding size and encoder; no vectors file), and for fine-tuning
+what ``model.init_from``'s checkpoint gives when the configuration leaves it unset. A ``--ckpt_path`` file is read
+(as data) before anything runs, so a bad one is a one-line error.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from jsonargparse import Namespace
+
+LIGHTNING_CKPT_NAMES = ("best", "last", "hpc")  # --ckpt_path values Lightning resolves itself
+
+
+def resolve(config: Namespace, subcommand: str | None) -> None:
+    """Fill in the configuration of fit/validate/test as it will run (idempotent; after the parse links).
+
+    A run without an explicit logger gets its CSVLogger (:func:`set_default_logger`); ``validate``/``test
+    --ckpt_path FILE`` take the data and model settings from that checkpoint (:func:`from_checkpoint`), other
+    runs with ``model.init_from`` what the configuration leaves unset (:func:`from_init_checkpoint`).
+    """
+    set_default_logger(config)
+    checkpoint = config.get("ckpt_path")
+    if checkpoint and str(checkpoint) not in LIGHTNING_CKPT_NAMES:  # a file: refused in one line unless readable
+        from textclf.checkpoint import read_checkpoint
+
+        read_checkpoint(str(checkpoint))
+    if subcommand in ("validate", "test") and checkpoint and Path(checkpoint).is_file():
+        from_checkpoint(config, str(checkpoint))
+    elif config.model.get("init_from"):
+        from_init_checkpoint(config, str(config.model.init_from))
+
+
+def set_default_logger(config: Namespace) -> None:
+    """Give a run without an explicit logger a versioned CSVLogger: runs/<recipe folder>/<recipe name>/version_N."""
+    if config.trainer.logger not in (None, True):
+        return
+    recipes = config.get("config") or []
+    name = "textclf"
+    if recipes:
+        recipe = _recipe_file([Path(str(path)) for path in recipes])
+        folder = recipe.resolve().parent.name  # resolved: "../recipe.yaml" names its real folder, not ".."
+        name = f"{folder}/{recipe.stem}" if folder else recipe.stem
+    config.trainer.logger = Namespace(
+        class_path="lightning.pytorch.loggers.CSVLogger",
+        init_args=Namespace(save_dir=config.trainer.default_root_dir or "runs", name=name),
+    )
+
+
+def from_checkpoint(config: Namespace, checkpoint: str) -> None:
+    """Build the data and model of ``validate``/``test`` for ``checkpoint``, with no vectors file.
+
+    The data numericalises with exactly the checkpoint's vocabulary and tokenizer; the model takes the checkpoint's
+    embedding size and mode and its encoder (whatever the recipe says), so that every weight fits; Lightning restores
+    them all, the embedding matrix included, so the vectors file training used is not read. Runs after the parse
+    links (``model.init_from -> data.init_vocab_from``), which would otherwise undo ``init_vocab_from``.
+    """
+    from textclf.checkpoint import read_checkpoint
+
+    section = read_checkpoint(checkpoint)["textclf"]
+    data = config.data.init_args
+    data.vectors = None
+    data.init_vocab_from = checkpoint
+    data.extend_vocab = False
+    data.tokenizer = None  # the checkpoint's, which its vocabulary needs
+    config.model.embedding_dim = int(section["model"]["embedding_dim"])
+    config.model.embedding_mode = section["model"]["embedding_mode"]
+    config.model.encoder = _encoder(section)
+    if config.model.get("init_from"):  # the checkpoint it was fine-tuned from: every weight comes from this one
+        config.model.init_from = None
+
+
+def from_init_checkpoint(config: Namespace, checkpoint: str) -> None:
+    """Fine-tuning (``model.init_from``): the checkpoint's encoder, and its embedding size without vectors.
+
+    Only what the configuration leaves unset, as :meth:`TextClassifier.for_data` does.
+    """
+    from textclf.checkpoint import read_checkpoint
+
+    section = read_checkpoint(checkpoint)["textclf"]
+    if config.model.get("encoder") is None:
+        config.model.encoder = _encoder(section)
+    if config.data.init_args.get("vectors") is None and config.model.get("embedding_dim") is None:
+        config.model.embedding_dim = int(section["model"]["embedding_dim"])
+
+
+def _encoder(section: dict[str, Any]) -> Namespace:
+    """The encoder of a checkpoint's ``textclf`` section as a configuration (built for the model's input size)."""
+    init_args = {key: value for key, value in section["encoder"]["init_args"].items() if key != "input_size"}
+    return Namespace(class_path=section["encoder"]["class_path"], init_args=Namespace(**init_args))
+
+
+def _recipe_file(configs: list[Path]) -> Path:
+    """The last ``-c`` file that sets the data or the model: layers such as recipes/_base/ddp.yaml do not name runs."""
+    import yaml
+
+    for path in reversed(configs):
+        try:
+            content = yaml.safe_load(path.read_text())
+        except (OSError, yaml.YAMLError):
+            continue
+        if isinstance(content, dict) and ("data" in content or "model" in content):
+            return path
+    return configs[-1]
