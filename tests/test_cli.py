@@ -153,9 +153,11 @@ def test_an_explicit_run_directory_that_holds_a_run_is_refused(run_dir: Path) ->
 def test_test_subcommand_evaluates_a_saved_checkpoint(run_dir: Path) -> None:
     root = run_dir.parents[3]
     args = fit_args(root, f"--ckpt_path={run_dir / 'checkpoints' / 'best.ckpt'}", "--trainer.logger=false")
-    cli = TextclfCLI(args=["test", *args[1:]])
+    for _ in range(2):  # twice: without a logger there is no run directory, so no config.yaml is left to clash
+        cli = TextclfCLI(args=["test", *args[1:]])
     expected = json.loads((run_dir / "test_metrics.json").read_text())
     assert float(cli.trainer.callback_metrics["test/acc"]) == pytest.approx(expected["test/acc"], abs=1e-6)
+    assert not (root / "runs" / "config.yaml").exists()
 
 
 def test_fit_writes_the_evaluation_report(run_dir: Path) -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import os
 import random
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -162,3 +164,14 @@ def test_preparation_memory_stays_flat_as_the_corpus_grows(tmp_path: Path) -> No
     # (preparation before streaming: +450 MiB); streaming them costs the allocator's warm-up over more chunks and
     # what grows with the row count (labels, lengths): +65 MiB.
     assert large < small + 150, f"preparing 10x the rows raised the peak RSS by {large:.0f} MiB (1x: {small:.0f})"
+
+
+def test_cache_entries_are_readable_by_others_as_the_umask_allows(tmp_path: Path) -> None:
+    previous = os.umask(0o022)
+    try:
+        data = FileDataModule(str(write_csv(tmp_path / "t.csv")), cache_dir=str(tmp_path / "cache"))
+        data.prepare()
+    finally:
+        os.umask(previous)
+    (name,) = cache_entries(tmp_path / "cache")
+    assert stat.S_IMODE((tmp_path / "cache" / "data" / name).stat().st_mode) == 0o755  # mkdtemp alone gives 0700

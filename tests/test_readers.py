@@ -476,3 +476,8 @@ def test_a_header_without_rows_says_so(tmp_path: Path) -> None:
     path = write_file(tmp_path / "header.csv", "text,label\n")
     with pytest.raises(TextclfError, match=r"header.csv: no rows to read"):
         read_labelled(path)
+
+
+def test_a_folder_given_as_an_input_file_is_named_a_folder(tmp_path: Path) -> None:
+    with pytest.raises(TextclfError, match=r"is a folder: give the files in it"):
+        next(iter_records(str(tmp_path)))

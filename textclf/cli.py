@@ -149,6 +149,8 @@ class TextclfCLI(LightningCLI):
         if self.subcommand not in COMMANDS:
             config = self.config[self.subcommand] if self.subcommand else self.config
             self.save_config_kwargs["overwrite"] = bool(config.get("overwrite"))
+            if self.subcommand in ("validate", "test") and config.trainer.logger is False:
+                self.save_config_callback = None  # no run directory: no config.yaml in the working directory
 
     def instantiate_classes(self) -> None:
         """The model, data and trainer of fit/validate/test; predict, evaluate and export instantiate nothing."""

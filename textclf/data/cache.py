@@ -136,6 +136,7 @@ class CacheEntry:
         for stale in self.path.parent.glob(f".tmp-*{self.key}-*"):  # left by a builder that was killed (-9)
             shutil.rmtree(stale, ignore_errors=True)  # it held the lock this process holds now: it is gone
         staging = Path(tempfile.mkdtemp(prefix=f".tmp-{self.key}-", dir=self.path.parent))
+        staging.chmod(0o777 & ~_umask())  # mkdtemp's 0700 would keep a cache shared by several users private
         try:
             build(staging)
             try:
@@ -170,3 +171,9 @@ def cached(
 
 def _one_line(error: BaseException) -> str:
     return " ".join(f"{type(error).__name__}: {error}".split())
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

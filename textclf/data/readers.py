@@ -252,7 +252,9 @@ def iter_records(
     """
     path = Path(source)
     if source != "-" and not path.is_file():
-        raise TextclfError(f"input file not found: {path}")
+        raise TextclfError(
+            f"{path} is a folder: give the files in it" if path.is_dir() else f"input file not found: {path}"
+        )
     fmt = "lines" if source == "-" else file_format(path) if fmt == "auto" else fmt
     if fmt == "lines":
         if fields:
