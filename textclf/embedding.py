@@ -7,6 +7,8 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from textclf.errors import TextclfError
+
 EmbeddingMode = Literal["static", "non-static", "multichannel", "random"]
 
 
@@ -84,3 +86,19 @@ class WordEmbedding(nn.Module):
         trained = self.tuned(token_ids.masked_fill(is_untrained, 0))
         untrained = nn.functional.embedding((token_ids - self.trained_rows).clamp(min=0), self.untrained)
         return torch.where(is_untrained.unsqueeze(-1), untrained, trained)
+
+
+def embedding_size(embedding_dim: int | None, pretrained: Tensor | None) -> int:
+    """The vector size: ``pretrained``'s (``(vocab_size, dim)``) when given, else ``embedding_dim``.
+
+    Raises:
+        TextclfError: neither is given, or both with different sizes.
+    """
+    if pretrained is None:
+        if embedding_dim is None:
+            raise TextclfError("set model.embedding_dim (there are no pretrained vectors to take it from)")
+        return embedding_dim
+    dim = int(pretrained.shape[1])
+    if embedding_dim is not None and embedding_dim != dim:
+        raise TextclfError(f"model.embedding_dim is {embedding_dim} but the pretrained vectors have dimension {dim}")
+    return dim

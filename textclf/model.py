@@ -16,7 +16,7 @@ from torch import Tensor, nn
 from torchmetrics import Metric, MetricCollection
 
 from textclf import checkpoint, inference
-from textclf.embedding import EmbeddingMode, WordEmbedding
+from textclf.embedding import EmbeddingMode, WordEmbedding, embedding_size
 from textclf.encoders import Encoder
 from textclf.errors import TextclfError
 from textclf.finetune import BackboneFreeze, init_from_checkpoint, refuse_overwriting
@@ -120,7 +120,7 @@ class TextClassifier(L.LightningModule):
         self.task = Task.create(self.labels, multi_label)
         if embedding_mode == "random":
             pretrained_embeddings = None
-        self.embedding_dim = _embedding_dim(embedding_dim, pretrained_embeddings)
+        self.embedding_dim = embedding_size(embedding_dim, pretrained_embeddings)
         self.embedding_mode: EmbeddingMode = embedding_mode
         self.has_pretrained = pretrained_embeddings is not None
         self.embedding = WordEmbedding(
@@ -342,14 +342,3 @@ def _renamed(old: str, old_value: Any, value: Any, default: Any) -> Any:
     message = f"model.{old} is deprecated and will be removed in textclf 0.3: use model.{new}"
     warnings.warn(message, FutureWarning, stacklevel=3)
     return old_value
-
-
-def _embedding_dim(embedding_dim: int | None, pretrained: Tensor | None) -> int:
-    if pretrained is None:
-        if embedding_dim is None:
-            raise TextclfError("set model.embedding_dim (there are no pretrained vectors to take it from)")
-        return embedding_dim
-    dim = int(pretrained.shape[1])
-    if embedding_dim is not None and embedding_dim != dim:
-        raise TextclfError(f"model.embedding_dim is {embedding_dim} but the pretrained vectors have dimension {dim}")
-    return dim
