@@ -16,6 +16,17 @@ def test_whitespace_only_splits_on_whitespace():
     assert Tokenizer("whitespace")("Don't  stop!\tNow\n") == ["Don't", "stop!", "Now"]
 
 
+@pytest.mark.parametrize("mode", ["basic", "cased"])
+def test_combining_marks_stay_with_their_letter(mode):
+    """Vowel signs, vowel points and decomposed accents are not punctuation: the word stays one token."""
+    assert Tokenizer(mode)("हिन्दी भाषा") == ["हिन्दी", "भाषा"]
+    assert Tokenizer(mode)("שָׁלוֹם, cafe\u0301!") == ["שָׁלוֹם", ",", "cafe\u0301", "!"]
+    assert Tokenizer(mode)("\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645") == [
+        "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645"
+    ]
+    assert Tokenizer("basic")("İstanbul") == ["i\u0307stanbul"]  # "İ".lower() is i + U+0307
+
+
 def test_empty_text_has_no_tokens():
     assert Tokenizer()("   ") == []
 

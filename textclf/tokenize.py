@@ -3,14 +3,40 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 TokenizerMode = Literal["basic", "cased", "whitespace"]
 
-# A word (letters/digits, with inner apostrophes or hyphens: "don't", "re-imagining") or one punctuation mark.
-_BASIC_TOKEN = re.compile(r"\w+(?:['\u2019\-]\w+)*|[^\w\s]")
+
+def _marks() -> str:
+    r"""The inside of a regex character class of the combining marks (Unicode categories Mn, Mc, Me) and ZWNJ/ZWJ.
+
+    Python's ``\w`` leaves these out, yet they belong to the letter before them: Devanagari vowel signs, Arabic
+    and Hebrew vowel points, decomposed accents ("e" + U+0301), the dot of lowercased "İ" (U+0130).
+    """
+    ranges: list[list[int]] = []
+    for code in range(0x110000):
+        if unicodedata.category(chr(code))[0] == "M" or code in (0x200C, 0x200D):
+            if ranges and ranges[-1][1] == code - 1:
+                ranges[-1][1] = code
+            else:
+                ranges.append([code, code])
+    return "".join(_escape(a) + (f"-{_escape(b)}" if b > a else "") for a, b in ranges)
+
+
+def _escape(code: int) -> str:
+    r"""A code point as a regex escape (``\u0300``, ``\U0001d165``)."""
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+
+_MARKS = _marks()
+_WORD = rf"[\w{_MARKS}]+"
+# A word (letters/digits and their combining marks, with inner apostrophes or hyphens: "don't", "re-imagining"),
+# or one other non-space character (a punctuation mark, symbol or control character) with its combining marks.
+_BASIC_TOKEN = re.compile(rf"{_WORD}(?:['\u2019\-]{_WORD})*|[^\w\s][{_MARKS}]*")
 
 
 @dataclass(frozen=True)
@@ -22,7 +48,11 @@ class Tokenizer:
     Args:
         mode: ``basic`` lowercases and splits punctuation from words (English default, for uncased
             vectors such as GloVe); ``cased`` splits the same way but keeps case (GoogleNews word2vec is
-            cased); ``whitespace`` only splits on whitespace (pre-tokenised corpora such as SST).
+            cased); ``whitespace`` only splits on whitespace (pre-tokenised corpora such as SST). In
+            ``basic`` and ``cased`` mode a word is a run of letters, digits and underscores with their combining
+            marks (accents, vowel signs), joined by inner apostrophes or hyphens; every other non-space
+            character is a token of its own (with its combining marks). Tokens are never empty and never hold
+            whitespace (``str.isspace``); no other character is dropped.
         max_length: keep at most this many tokens of each text (the first ones); ``None`` keeps all.
     """
 
