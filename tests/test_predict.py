@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
+import logging
 import os
 import random
 import subprocess
@@ -20,7 +22,9 @@ from factories import FILLER, NEGATIVE, POSITIVE
 from textclf import BagOfEmbeddingsEncoder, TextClassifier, TextclfError
 from textclf.checkpoint import model_config
 from textclf.cli import main
-from textclf.predict import OutputFormat, read_records
+from textclf.data.lines import Line, iter_text_lines
+from textclf.inference import encode_texts, predict_proba, token_budget_batches
+from textclf.predict import OutputFormat, Unreadable, predict_files, read_records
 
 WORDS = POSITIVE + NEGATIVE + FILLER
 LABELS = ["a", "b", "c"]
@@ -86,12 +90,12 @@ def test_top_k_replaces_the_full_distribution() -> None:
 
 def test_csv_output_columns() -> None:
     header, first, second = written(OutputFormat(LABELS, "csv", ["id", "label"], top_k=1, threshold=0.5))
-    assert header == ["id", "input_label", "text", "label", "labels", "top1_label", "top1_prob"]
-    assert first == ["x1", "a", "first", "a", "a", "a", "0.700000"]
-    assert second == ["x2", "c", "second", "", "", "b", "0.400000"]  # no label reaches 0.5
+    assert header == ["id", "input_label", "text", "label", "labels", "top1_label", "top1_prob", "error"]
+    assert first == ["x1", "a", "first", "a", "a", "a", "0.700000", ""]
+    assert second == ["x2", "c", "second", "", "", "b", "0.400000", ""]  # no label reaches 0.5
     header, first, _ = written(OutputFormat(LABELS, "csv"))
-    assert header == ["text", "label", "prob_a", "prob_b", "prob_c"]
-    assert first == ["first", "a", "0.700000", "0.200000", "0.100000"]
+    assert header == ["text", "label", "prob_a", "prob_b", "prob_c", "error"]
+    assert first == ["first", "a", "0.700000", "0.200000", "0.100000", ""]
 
 
 def test_read_records_ids_and_kept_columns(tmp_path: Path) -> None:
@@ -201,3 +205,149 @@ def test_a_100k_line_file_streams_in_constant_memory_and_keeps_order(checkpoint:
     assert i == 99_999
     progress = [line for line in result.stderr.splitlines() if "texts/s" in line]
     assert len(progress) >= 100_000 // 8192 and progress[-1].startswith("textclf: predicted 100,000 texts in ")
+
+
+# ---- hostile input: the line reader, error records, bounds, a failed run leaves no output ---------------------
+
+
+def lines_of(data: bytes, tmp_path: Path, **options) -> list[Line]:
+    path = tmp_path / "in.txt"
+    path.write_bytes(data)
+    return list(iter_text_lines(path, **options))
+
+
+def test_lines_split_at_newline_only_and_drop_a_crlf_carriage_return(tmp_path: Path) -> None:
+    data = "one\r\ntwo\rstill two\x85\u2028\n\nlast\r".encode()
+    assert [(line.number, line.text) for line in lines_of(data, tmp_path)] == [
+        (1, "one"),
+        (2, "two\rstill two\x85\u2028"),  # a lone \r, NEL and LINE SEPARATOR are text
+        (3, ""),
+        (4, "last"),
+    ]
+    assert lines_of(b"", tmp_path) == [] and len(lines_of(b"a\n", tmp_path)) == 1
+    assert lines_of(codecs.BOM_UTF8 + b"x\n", tmp_path)[0].text == "x"
+
+
+def test_long_lines_keep_a_bounded_prefix_and_never_a_half_character(tmp_path: Path) -> None:
+    data = b"abcd\r\n" + "é".encode() * 5 + b"\n" + b"x" * 100_000 + b"\nend"
+    lines = lines_of(data, tmp_path, max_bytes=5)
+    assert [(line.text, line.cut) for line in lines] == [("abcd", False), ("éé", True), ("xxxxx", True), ("end", False)]
+    assert [line.number for line in lines] == [1, 2, 3, 4]
+    assert lines_of(b"abcde\r\nz", tmp_path, max_bytes=5)[0] == Line(1, "abcde", None, False)  # exactly the bound
+
+
+def test_a_bad_line_of_a_utf8_file_is_an_error_line_and_the_rest_is_read(tmp_path: Path) -> None:
+    lines = lines_of("café\n".encode() + b"ok\nbad \xff here\nna\xc3\xafve\n", tmp_path)
+    assert [line.text for line in lines] == ["café", "ok", None, "naïve"]
+    assert lines[2].error == f"{tmp_path / 'in.txt'}, line 3: byte 13 is not valid UTF-8"
+
+
+def test_a_legacy_file_is_read_whole_in_its_encoding(tmp_path: Path) -> None:
+    assert [line.text for line in lines_of(b"caf\xe9\nna\xefve\n", tmp_path)] == ["café", "naïve"]  # cp1252
+    assert [line.text for line in lines_of(b"caf\xe9\n", tmp_path, encoding="latin-1")] == ["café"]
+    utf16 = "héllo\r\nbad\rx\nend".encode("utf-16")  # by its byte-order mark
+    assert [line.text for line in lines_of(utf16, tmp_path)] == ["héllo", "bad\rx", "end"]
+
+
+def test_stdin_is_utf8_once_a_utf8_line_was_seen_else_falls_back(tmp_path: Path) -> None:
+    def stream(data: bytes) -> list[str | None]:
+        return [line.text for line in iter_text_lines("-", stdin=io.BytesIO(data))]
+
+    assert stream("café\n".encode() + b"caf\xe9\nok") == ["café", None, "ok"]
+    assert stream(b"ok\ncaf\xe9\nna\xefve\n") == ["ok", "café", "naïve"]  # no UTF-8 before: Windows-1252
+
+
+def test_error_records_keep_their_place_in_every_format() -> None:
+    records = [("good", {"id": "x1"}), (Unreadable("in.txt, line 2: byte 9 is not valid UTF-8"), {"id": "x2"})]
+    for output in (OutputFormat(LABELS, input_fields=["id"]), OutputFormat(LABELS, "csv", ["id"], threshold=0.3)):
+        out = io.StringIO()
+        output.write(out, records, PROBS)
+        rows = out.getvalue().splitlines()
+        if output.fmt == "csv":
+            assert list(csv.reader(rows)) == [
+                ["x1", "good", "a", "a", "0.700000", "0.200000", "0.100000", ""],
+                ["x2", "", "", "", "", "", "", "in.txt, line 2: byte 9 is not valid UTF-8"],
+            ]
+        else:
+            assert "error" not in json.loads(rows[0])
+            error = "in.txt, line 2: byte 9 is not valid UTF-8"
+            assert json.loads(rows[1]) == {"id": "x2", "text": None, "label": None, "probs": None, "error": error}
+
+
+@pytest.fixture
+def log_lines() -> list[str]:
+    """The messages textclf logs during the test."""
+    messages: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: messages.append(record.getMessage())  # type: ignore[method-assign]
+    logger = logging.getLogger("textclf")
+    logger.addHandler(handler)
+    level, logger.level = logger.level, logging.INFO
+    yield messages
+    logger.removeHandler(handler)
+    logger.setLevel(level)
+
+
+def test_bad_lines_become_error_records_named_in_the_log(checkpoint: Path, tmp_path: Path, log_lines: list) -> None:
+    source = tmp_path / "in.txt"
+    source.write_bytes(b"good film\ncaf\xc3\xa9\n\nbad \xff\nawful\r\n")
+    out = tmp_path / "out.csv"
+    predict_files(str(checkpoint), [str(source)], str(out), id_column="line")
+    rows = list(csv.DictReader(out.open(newline="")))
+    assert [(r["line"], r["text"], r["error"] != "") for r in rows] == [
+        ("1", "good film", False),
+        ("2", "café", False),
+        ("3", "", False),  # an empty line is the empty text, predicted
+        ("4", "", True),
+        ("5", "awful", False),
+    ]
+    assert rows[3]["label"] == "" and rows[2]["label"] in LABELS
+    assert f"{source}, line 4: byte 21 is not valid UTF-8 (written as an error record)" in log_lines
+    assert f"{source}: 1 line (4) could not be read, written as error records" in log_lines
+    assert log_lines[-1].startswith("predicted 5 texts in ")
+
+
+def test_a_failed_run_leaves_no_output_and_an_existing_one_untouched(
+    checkpoint: Path, tmp_path: Path, log_lines: list
+) -> None:
+    good, broken = tmp_path / "good.txt", tmp_path / "broken.jsonl"
+    good.write_text("good film\n")
+    broken.write_text('{"text": "fine"}\n{"text": \n')
+    out = tmp_path / "out.jsonl"
+    with pytest.raises(TextclfError, match=r"broken\.jsonl, line 2: invalid JSON"):
+        predict_files(str(checkpoint), [str(good), str(broken)], str(out))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.jsonl", "good.txt"]  # no empty or partial file
+    assert not any("predicted" in line for line in log_lines)
+    out.write_text("earlier results\n")
+    for inputs in ([str(good), str(broken)], [str(good), str(tmp_path / "missing.txt")]):
+        with pytest.raises(TextclfError):
+            predict_files(str(checkpoint), inputs, str(out))
+    assert out.read_text() == "earlier results\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.jsonl", "good.txt", "out.jsonl"]
+    with pytest.raises(TextclfError, match=r"the output .*good\.txt is also an input"):
+        predict_files(str(checkpoint), [str(good)], str(good))
+    assert good.read_text() == "good film\n"
+
+
+def test_texts_are_cut_to_the_token_limit(checkpoint: Path, tmp_path: Path) -> None:
+    model = TextClassifier.load_from_checkpoint(checkpoint)
+    long, head = " ".join(WORDS * 50), " ".join(WORDS[:7])
+    assert encode_texts(model, [long], 7).lengths.tolist() == [7]
+    source = tmp_path / "in.txt"
+    source.write_text(f"{long}\n{head}\n")
+    out = tmp_path / "out.jsonl"
+    predict_files(str(checkpoint), [str(source)], str(out), max_length=7)
+    first, second = (json.loads(line) for line in out.read_text().splitlines())
+    assert first["probs"] == second["probs"]  # the long text is predicted on its first 7 tokens
+    assert len(first["text"]) == 7 * 64  # and cut to 64 bytes a token before tokenising
+    with pytest.raises(TextclfError, match="--max-length must be at least 1"):
+        predict_files(str(checkpoint), [str(source)], str(out), max_length=0)
+
+
+def test_token_budget_splits_batches_without_changing_results(checkpoint: Path) -> None:
+    lengths = np.array([1, 2, 3, 50, 4])
+    assert list(token_budget_batches([[0, 1, 2, 4, 3]], lengths, 8)) == [[0, 1], [2, 4], [3]]  # rows x longest <= 8
+    model = TextClassifier.load_from_checkpoint(checkpoint)
+    texts = [" ".join(WORDS[: i % 20 + 1]) for i in range(40)]
+    whole = predict_proba(model, texts, batch_size=40)
+    np.testing.assert_allclose(predict_proba(model, texts, batch_size=40, max_tokens=30), whole, atol=1e-6)

@@ -10,7 +10,7 @@ changes a result (see docs/formulation.md), so the order of batching does not ei
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 
 import numpy as np
@@ -20,11 +20,45 @@ from textclf.classifier import Classifier
 from textclf.data.batching import BucketBatchSampler, TokenIdsDataset
 
 
-def encode_texts(model: Classifier, texts: Sequence[str]) -> TokenIdsDataset:
-    """Tokenise and numericalise raw texts exactly as the model's training data was."""
+def encode_texts(model: Classifier, texts: Sequence[str], max_length: int | None = None) -> TokenIdsDataset:
+    """Tokenise and numericalise raw texts exactly as the model's training data was.
+
+    ``max_length`` keeps at most that many tokens of each text (the first ones), on top of the tokenizer's own
+    ``max_length``. Each text's ids are packed as soon as it is tokenised, so the memory held is about 8 bytes
+    per kept token, not a Python list of token strings per text.
+
+    Raises:
+        TypeError: ``texts`` is one string.
+    """
     if isinstance(texts, str):
         raise TypeError("expected a list of texts, not one string")
-    return TokenIdsDataset.from_lists([model.vocab.encode(tokens) for tokens in model.tokenizer.batch(texts)])
+    rows = []
+    for text in texts:
+        tokens = model.tokenizer(text)
+        rows.append(np.asarray(model.vocab.encode(tokens[:max_length]), dtype=np.int64))
+    offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum([len(row) for row in rows], out=offsets[1:])
+    return TokenIdsDataset(np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64), offsets)
+
+
+def token_budget_batches(batches: Iterable[Sequence[int]], lengths: np.ndarray, max_tokens: int) -> Iterator[list[int]]:
+    """``batches`` cut so that each holds at most ``max_tokens`` padded tokens (rows x longest row), in order.
+
+    A text longer than ``max_tokens`` is a batch of its own. Splitting a batch never changes a result (padding
+    never does; rows go back by their index).
+    """
+    for batch in batches:
+        part: list[int] = []
+        longest = 0
+        for index in batch:
+            length = int(lengths[index])
+            if part and (len(part) + 1) * max(longest, length) > max_tokens:
+                yield part
+                part, longest = [], 0
+            part.append(index)
+            longest = max(longest, length)
+        if part:
+            yield part
 
 
 @torch.no_grad()
@@ -35,6 +69,7 @@ def predict_proba(
     *,
     device: torch.device | str | None = None,
     autocast: Callable[[], AbstractContextManager[object]] | None = None,
+    max_tokens: int | None = None,
 ) -> np.ndarray:
     """Class probabilities of every input, rows in input order.
 
@@ -45,12 +80,19 @@ def predict_proba(
         device: where to run (default: where the model is).
         autocast: a context-manager factory wrapped around each forward pass, e.g. a Lightning precision plugin's
             ``forward_context`` (bf16/fp16 runs score under the precision they trained with).
+        max_tokens: cut batches to at most this many padded tokens (rows x longest row; see
+            :func:`token_budget_batches`), which bounds the memory of a forward pass whatever the text lengths.
 
     Returns:
         float32 ``(len(inputs), num_labels)``: a softmax over classes, or a sigmoid per label (multi-label).
+
+    Raises:
+        ValueError: ``batch_size`` or ``max_tokens`` < 1.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if max_tokens is not None and max_tokens < 1:
+        raise ValueError(f"max_tokens must be at least 1, got {max_tokens}")
     dataset = inputs if isinstance(inputs, TokenIdsDataset) else encode_texts(model, inputs)
     probs = np.zeros((len(dataset), len(model.labels)), dtype=np.float32)
     original, was_training = model.device, model.training
@@ -58,7 +100,10 @@ def predict_proba(
     model.to(target).eval()
     context = autocast or nullcontext
     try:
-        for indices in BucketBatchSampler(dataset.lengths, batch_size, shuffle=False):
+        batches: Iterable[Sequence[int]] = BucketBatchSampler(dataset.lengths, batch_size, shuffle=False)
+        if max_tokens is not None:
+            batches = token_budget_batches(batches, dataset.lengths, max_tokens)
+        for indices in batches:
             batch = dataset.__getitems__(indices)
             with context():
                 logits = model(batch["token_ids"].to(target), batch["lengths"].to(target))  # (batch, num_labels)

@@ -1,106 +1,125 @@
-"""``textclf predict``: classify texts from files or stdin with a checkpoint, streaming in chunks.
+r"""``textclf predict``: classify texts from files or stdin with a checkpoint, in bounded memory.
 
-Memory stays constant whatever the input size: records are read lazily, ``CHUNK`` texts at a time are
-predicted (in batches of ``--batch-size``) and written out before the next chunk is read. Output records keep
-the input order; ``--id-column`` and ``--keep-columns`` copy input fields into them.
+Memory stays bounded whatever the input: records are read lazily, at most ``CHUNK`` texts (and ``CHUNK_CHARS``
+characters) at a time are predicted and written out before the next chunk is read; each text is cut to
+``BYTES_PER_TOKEN`` bytes (characters) per token of the token limit before it is tokenised and to the token limit
+after; a forward pass holds at most ``BATCH_TOKENS`` padded tokens. Plain-text lines are read by
+:mod:`textclf.data.lines` (split at ``\n`` only, bounded per line); a line that cannot be decoded becomes an
+error record in its place, so output records keep the input order and ids. ``--id-column`` and
+``--keep-columns`` copy input fields into them. The output file is written under a temporary name and renamed
+at the end: a failed run leaves no output, and an existing file stays as it was.
 """
 
 from __future__ import annotations
 
 import csv
-import json
 import logging
+import os
+import shutil
 import sys
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from itertools import islice
-from typing import IO, Any
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO
 
 import numpy as np
 
-from textclf.data.readers import iter_records
+from textclf.data.lines import iter_text_lines
+from textclf.data.readers import file_format, iter_records
 from textclf.errors import TextclfError
+from textclf.predict_output import OutputFormat, Record, Unreadable
+
+__all__ = ["OutputFormat", "Record", "Unreadable", "predict_files", "read_records"]
 
 log = logging.getLogger("textclf.predict")
 
-CHUNK = 8192
+CHUNK = 8192  # records predicted at a time
+CHUNK_CHARS = 16 << 20  # ... and at most this many characters of text (a chunk closes once it reaches it)
+DEFAULT_MAX_LENGTH = 10_000  # tokens kept per text when the checkpoint's tokenizer has no max_length
+BYTES_PER_TOKEN = 64  # a text is cut to max_length * BYTES_PER_TOKEN bytes (characters) before tokenising
+BATCH_TOKENS = 1 << 17  # padded tokens per forward pass at most (256 texts of 512 tokens)
+MAX_WARNINGS = 20  # unreadable lines logged one by one per input; the rest are counted
 PROGRESS_SECONDS = 10.0
-Record = tuple[str, dict[str, Any]]  # (text, fields copied from the input: the id and the kept columns)
 
 
 def read_records(
-    source: str, text_column: str = "text", id_column: str | None = None, keep_columns: Sequence[str] = ()
+    source: str,
+    text_column: str = "text",
+    id_column: str | None = None,
+    keep_columns: Sequence[str] = (),
+    *,
+    max_chars: int | None = None,
 ) -> Iterator[Record]:
     """Stream ``(text, fields)`` from a CSV, TSV, JSONL, Parquet or plain text file, or ``-`` (stdin).
 
-    Read as training reads its files: see :func:`textclf.data.readers.iter_records`.
+    Tables and JSONL are read as training reads them (:func:`textclf.data.readers.iter_records`); plain text and
+    stdin by :func:`textclf.data.lines.iter_text_lines`: a record per line, empty lines included (as the empty
+    text), the id field holding the 1-based line number; a line that cannot be decoded is an
+    :class:`Unreadable` text (logged). With ``max_chars``, texts are cut to their first ``max_chars`` characters
+    (plain text: bytes, less a character cut in two), logged once per input.
+
+    Raises:
+        TextclfError: a missing input, a folder, a missing column, ``keep_columns`` on plain text, a bad record.
     """
-    return iter_records(source, text_column, id_column, keep_columns)
+    if source != "-" and file_format(Path(source)) != "lines":
+        yield from _cut_texts(iter_records(source, text_column, id_column, keep_columns), source, max_chars)
+        return
+    _check_input(source)
+    if keep_columns:
+        raise TextclfError(f"{source}: --keep-columns needs CSV, TSV or JSONL input (or Parquet), not plain text")
+    bad, cut = _Tally(), _Tally()
+    for line in iter_text_lines(source, max_bytes=max_chars or 1 << 62):
+        fields = {id_column: line.number} if id_column else {}
+        if line.cut:
+            cut.add(line.number)
+        if line.text is not None:
+            yield line.text, fields
+            continue
+        if bad.add(line.number) <= MAX_WARNINGS:
+            log.warning("%s (written as an error record)", line.error)
+        yield Unreadable(str(line.error)), fields
+    if cut.count:
+        log.warning("%s: %s longer than %s bytes, cut to their first %s", source, cut, *[f"{max_chars:,}"] * 2)
+    if bad.count:
+        log.warning("%s: %s could not be read, written as error records", source, bad)
 
 
-@dataclass
-class OutputFormat:
-    """What each output record holds (see :func:`predict_files` for the options)."""
+class _Tally:
+    """A count of line numbers and the first ``MAX_WARNINGS`` of them: ``3 lines (5, 9, 12)``."""
 
-    labels: list[str]
-    fmt: str = "jsonl"
-    input_fields: Sequence[str] = ()
-    top_k: int | None = None
-    threshold: float | np.ndarray | None = None  # one for all labels, or (num_labels,) (multi-label models)
+    def __init__(self) -> None:
+        self.count = 0
+        self.first: list[int] = []
 
-    def __post_init__(self) -> None:
-        reserved = {"text", "label", "labels", "probs", "top_k"}
-        reserved |= {f"prob_{name}" for name in self.labels} if self.top_k is None else set()
-        reserved |= {f"top{i}_{s}" for i in range(1, (self.top_k or 0) + 1) for s in ("label", "prob")}
-        # an input field named like an output field (e.g. a gold "label" column) is written as input_<name>
-        self.renamed = {name: f"input_{name}" if name in reserved else name for name in self.input_fields}
+    def add(self, number: int) -> int:
+        self.count += 1
+        if self.count <= MAX_WARNINGS:
+            self.first.append(number)
+        return self.count
 
-    def header(self) -> list[str]:
-        """The CSV header."""
-        header = [*self.renamed.values(), "text", "label"]
-        if self.threshold is not None:
-            header.append("labels")
-        if self.top_k is not None:
-            return header + [f"top{i}_{s}" for i in range(1, self.top_k + 1) for s in ("label", "prob")]
-        return header + [f"prob_{name}" for name in self.labels]
+    def __str__(self) -> str:
+        shown = ", ".join(map(str, self.first)) + (", ..." if self.count > MAX_WARNINGS else "")
+        return f"{self.count:,} line{'s' if self.count > 1 else ''} ({shown})"
 
-    def write(self, out: IO[str], records: list[Record], probs: np.ndarray) -> None:
-        """Write one output record per input record, in order."""
-        best = probs.argmax(axis=1)
-        order = np.argsort(-probs, axis=1, kind="stable")
-        writer = csv.writer(out) if self.fmt == "csv" else None
-        lines = []
-        limits = None if self.threshold is None else np.broadcast_to(self.threshold, (len(self.labels),))
-        for (text, fields), row, top, ranked in zip(records, probs, best, order, strict=True):
-            label: str | None = self.labels[top]
-            record: dict[str, Any] = {self.renamed[name]: value for name, value in fields.items()}
-            record["text"] = text
-            if limits is not None:
-                above = [self.labels[i] for i in ranked if row[i] >= limits[i]]
-                label = above[0] if above else None  # the most probable label that passes its threshold
-                record["label"], record["labels"] = label, above
-            else:
-                record["label"] = label
-            if self.top_k is not None:
-                record["top_k"] = [
-                    {"label": self.labels[i], "prob": round(float(row[i]), 6)} for i in ranked[: self.top_k]
-                ]
-            else:
-                record["probs"] = {name: round(float(p), 6) for name, p in zip(self.labels, row, strict=True)}
-            if writer is None:
-                lines.append(json.dumps(record, ensure_ascii=False) + "\n")
-            else:
-                writer.writerow(self._csv_row(record))
-        out.writelines(lines)
 
-    def _csv_row(self, record: dict[str, Any]) -> list[Any]:
-        row = [*(record[name] for name in self.renamed.values()), record["text"], record["label"] or ""]
-        if self.threshold is not None:
-            row.append("|".join(record["labels"]))
-        if self.top_k is not None:
-            return row + [v for pair in record["top_k"] for v in (pair["label"], f"{pair['prob']:.6f}")]
-        return row + [f"{p:.6f}" for p in record["probs"].values()]
+def _cut_texts(records: Iterable[Record], source: str, max_chars: int | None) -> Iterator[Record]:
+    cut = 0
+    for text, fields in records:
+        if max_chars is not None and isinstance(text, str) and len(text) > max_chars:
+            cut += 1
+            text = text[:max_chars]
+        yield text, fields
+    if cut:
+        log.warning("%s: %s texts longer than %s characters were cut", source, f"{cut:,}", f"{max_chars:,}")
+
+
+def _check_input(source: str) -> None:
+    path = Path(source)
+    if source != "-" and not path.is_file():
+        raise TextclfError(
+            f"{path} is a folder: give the files in it" if path.is_dir() else f"input file not found: {path}"
+        )
 
 
 class Progress:
@@ -131,11 +150,11 @@ class Progress:
             log.info("predicted %s texts (%s texts/s)", f"{self.count:,}", f"{self.count / (now - self.start):,.0f}")
             self.last = now
 
-    def close(self) -> None:
-        """Close the bar and log the summary."""
+    def close(self, summary: bool = True) -> None:
+        """Close the bar and log the summary (not after a failed run: ``summary=False``)."""
         if self.bar is not None:
             self.bar.close()
-        if self.enabled:
+        if self.enabled and summary:
             elapsed = max(time.perf_counter() - self.start, 1e-9)
             rate = f"{self.count / elapsed:,.0f}"
             log.info("predicted %s texts in %.1f s (%s texts/s)", f"{self.count:,}", elapsed, rate)
@@ -152,19 +171,21 @@ def predict_files(
     keep_columns: Sequence[str] = (),
     top_k: int | None = None,
     threshold: float | None = None,
+    max_length: int | None = None,
     batch_size: int = 256,
     device: str = "cpu",
     progress: bool = True,
 ) -> None:
-    """Classify the texts of ``inputs`` with ``checkpoint`` and write one record per text to ``output``.
+    r"""Classify the texts of ``inputs`` with ``checkpoint`` and write one record per text to ``output``.
 
     This is ``textclf predict`` (its options are spelled ``--text-column`` etc. there).
 
     Args:
         checkpoint: a .ckpt written by ``textclf fit``.
-        inputs: .csv/.tsv (``text_column``), .jsonl (the key), plain text files (a text a line) or ``-`` (stdin);
-            written one after the other.
-        output: a .jsonl or .csv file, or ``-`` for stdout.
+        inputs: .csv/.tsv (``text_column``), .jsonl (the key), plain text files (a text a line, split at ``\n``
+            only; empty lines are empty texts) or ``-`` (stdin); written one after the other.
+        output: a .jsonl or .csv file, or ``-`` for stdout. A file is written under a temporary name in its
+            folder and renamed when the run succeeds, replacing any file of that name; a failed run leaves none.
         format: ``jsonl`` or ``csv``; default: ``csv`` when ``output`` ends in .csv, else ``jsonl``.
         text_column: CSV column / JSON key holding the text.
         id_column: CSV column / JSON key of each record's id, copied into its output record; for plain text the
@@ -174,43 +195,105 @@ def predict_files(
         threshold: ``labels``: every label with probability >= P; ``label``: the best one, or null when none
             reaches P. Multi-label models always write ``labels``, with the checkpoint's per-label thresholds
             unless ``threshold`` replaces them.
-        batch_size: texts per forward pass.
+        max_length: tokens kept per text (the first ones); default: the checkpoint's tokenizer ``max_length``,
+            else :data:`DEFAULT_MAX_LENGTH`. A text is first cut to ``max_length * BYTES_PER_TOKEN`` bytes
+            (plain text) or characters (tables, JSONL).
+        batch_size: texts per forward pass (fewer when they would exceed :data:`BATCH_TOKENS` padded tokens).
         device: torch device, e.g. ``cpu`` or ``cuda``.
         progress: texts done and texts/s on stderr.
 
     Raises:
-        TextclfError: an invalid option, a missing or unreadable checkpoint or input.
+        TextclfError: an invalid option, a missing or unreadable checkpoint or input, an unwritable output, a bad
+            record in a table or JSONL input (an undecodable plain-text line is an error record instead).
     """
     fmt = format or ("csv" if output.lower().endswith(".csv") else "jsonl")
     if fmt not in ("jsonl", "csv"):
         raise TextclfError(f"--format must be jsonl or csv, got {fmt!r}")
     keep = list(keep_columns)
-    if top_k is not None and top_k < 1:
-        raise TextclfError(f"--top-k must be at least 1, got {top_k}")
+    for name, value in (("--top-k", top_k), ("--max-length", max_length), ("--batch-size", batch_size)):
+        if value is not None and value < 1:
+            raise TextclfError(f"{name} must be at least 1, got {value}")
     if threshold is not None and not 0 <= threshold <= 1:
         raise TextclfError(f"--threshold must be a probability in [0, 1], got {threshold}")
-    if batch_size < 1:
-        raise TextclfError(f"--batch-size must be at least 1, got {batch_size}")
+    _check_paths(inputs, output)
 
+    from textclf.inference import encode_texts, predict_proba
     from textclf.model import TextClassifier
 
     model = TextClassifier.load_from_checkpoint(checkpoint, map_location=device).to(device)
+    trained = model.tokenizer.max_length
+    limit = min(max_length or trained or DEFAULT_MAX_LENGTH, trained or DEFAULT_MAX_LENGTH)
     k = None if top_k is None else min(top_k, len(model.labels))
     fields = [*([id_column] if id_column else []), *keep]
     limits = threshold if threshold is not None else model.label_thresholds()
     writer = OutputFormat(model.labels, fmt, fields, k, limits)
     counter = Progress(progress)
-    out = sys.stdout if output == "-" else open(output, "w", encoding="utf-8", newline="")  # noqa: SIM115
+    done = False
     try:
-        if fmt == "csv":
-            csv.writer(out).writerow(writer.header())
-        for source in inputs:
-            records = read_records(source, text_column, id_column, keep)
-            while chunk := list(islice(records, CHUNK)):
-                probs = model.predict_proba([text for text, _ in chunk], batch_size=batch_size)
-                writer.write(out, chunk, probs)
-                counter.update(len(chunk))
+        with _output_file(output) as out:
+            if fmt == "csv":
+                csv.writer(out).writerow(writer.header())
+            for source in inputs:
+                records = read_records(source, text_column, id_column, keep, max_chars=limit * BYTES_PER_TOKEN)
+                for chunk in _chunks(records):
+                    probs = np.zeros((len(chunk), len(model.labels)), dtype=np.float32)
+                    good = [i for i, (text, _) in enumerate(chunk) if isinstance(text, str)]
+                    if good:
+                        dataset = encode_texts(model, [str(chunk[i][0]) for i in good], limit)
+                        probs[good] = predict_proba(model, dataset, batch_size, max_tokens=BATCH_TOKENS)
+                    writer.write(out, chunk, probs)
+                    counter.update(len(chunk))
+        done = True
     finally:
-        counter.close()
-        if out is not sys.stdout:
-            out.close()
+        counter.close(summary=done)
+
+
+def _chunks(records: Iterable[Record]) -> Iterator[list[Record]]:
+    """Lists of at most ``CHUNK`` records; a list closes once its texts reach ``CHUNK_CHARS`` characters."""
+    chunk: list[Record] = []
+    chars = 0
+    for record in records:
+        chunk.append(record)
+        chars += len(record[0]) if isinstance(record[0], str) else 0
+        if len(chunk) >= CHUNK or chars >= CHUNK_CHARS:
+            yield chunk
+            chunk, chars = [], 0
+    if chunk:
+        yield chunk
+
+
+def _check_paths(inputs: Sequence[str], output: str) -> None:
+    """Every input exists and none is the output (which the run would replace), before anything is loaded."""
+    for source in inputs:
+        _check_input(source)
+        if output != "-" and source != "-" and Path(output).exists() and os.path.samefile(source, output):
+            raise TextclfError(f"the output {output} is also an input: write the predictions to another file")
+    if output != "-" and Path(output).is_dir():
+        raise TextclfError(f"the output {output} is a folder: give a file name")
+
+
+@contextmanager
+def _output_file(output: str) -> Iterator[IO[str]]:
+    """``output`` opened for writing, as a temporary file in its folder renamed to ``output`` on success.
+
+    Any error deletes the temporary file, so a failed run leaves neither an empty or partial output nor a
+    changed existing one. ``-`` is stdout, written as it goes.
+    """
+    if output == "-":
+        yield sys.stdout
+        return
+    path = Path(output)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.part")
+    try:
+        handle = open(temporary, "w", encoding="utf-8", newline="")  # noqa: SIM115
+    except OSError as e:
+        raise TextclfError(f"cannot write {output}: {e.strerror or e}") from None
+    try:
+        with handle:
+            if path.is_file():
+                shutil.copymode(path, temporary)  # a replaced file keeps its permissions
+            yield handle
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
