@@ -1,10 +1,11 @@
-"""Vectors files: find them (paths, gensim-data names), sniff their format, load them with gensim."""
+"""Vectors files: find them (paths, gensim-data names), sniff their format, load them safely (never unpickled)."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
 import os
+import re
 import tempfile
 import time
 import zlib
@@ -12,7 +13,13 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, get_args
 
+import numpy as np
+
 from textclf.errors import TextclfError
+from textclf.vectors.binary import read_word2vec_binary
+from textclf.vectors.fasttext import check_fasttext_vocabulary
+from textclf.vectors.parse import NUMBER, ParsedVectors
+from textclf.vectors.text import read_text_vectors
 
 if TYPE_CHECKING:
     from gensim.models import KeyedVectors
@@ -23,6 +30,9 @@ VectorsFormat = Literal["word2vec-binary", "word2vec-text", "glove-text", "keyed
 VECTORS_FORMATS: tuple[VectorsFormat, ...] = get_args(VectorsFormat)
 FASTTEXT_MAGIC = 793712314  # int32 little-endian at offset 0 of a fastText .bin model
 _HEAD_BYTES = 1 << 18  # how much (decompressed) data detect_vectors_format looks at
+_SNIFF_LINES = 5  # a header followed by this many text lines of a word and numbers is word2vec text
+_CONTROL = re.compile(rb"[\x00-\x08\x0a-\x0c\x0e-\x1f\x7f]")
+_NUMBER_OR_SPECIAL = re.compile(NUMBER.pattern + rb"|(?i:[-+]?(?:nan|inf|infinity))")
 
 # gensim-data model name -> file names of the original release (each also tried with ".gz").
 GENSIM_DATA_VECTORS: dict[str, tuple[str, ...]] = {
@@ -103,46 +113,72 @@ def _read_head(path: Path) -> tuple[bytes, bool]:
         raise TextclfError(f"vectors file {path} looks gzip-compressed but cannot be decompressed: {e}") from e
 
 
-def _is_vector_line(line: bytes, dim: int | None = None) -> bool:
-    """Whether `line` is text of a word followed by `dim` (any number >= 1 when None) floats."""
-    try:
-        text = line.decode("utf-8")
-        tokens = text.split()
-        [float(t) for t in tokens[1:]]
-    except ValueError:  # UnicodeDecodeError is a ValueError
-        return False
-    text_only = not any(c < " " and c not in "\t\r" for c in text)
-    return text_only and len(tokens) >= 2 and (dim is None or len(tokens) == dim + 1)
+def _is_text_line(line: bytes, dim: int = 1) -> bool:
+    """Whether ``line`` is text: no control bytes but tab and CR, or else its last ``dim`` fields are numbers."""
+    if not _CONTROL.search(line):
+        return True
+    fields = line.split()
+    return len(fields) > dim > 1 and all(_NUMBER_OR_SPECIAL.fullmatch(f) for f in fields[-dim:])
+
+
+def _is_vector_line(line: bytes, dim: int = 1) -> bool:
+    """Whether ``line`` is a text line of a word and then numbers (of which ``dim`` are checked)."""
+    fields = line.split()
+    return len(fields) >= 2 and _NUMBER_OR_SPECIAL.fullmatch(fields[-1]) is not None and _is_text_line(line, dim)
 
 
 def _sniff(head: bytes) -> VectorsFormat | None:
     if len(head) >= 4 and int.from_bytes(head[:4], "little") == FASTTEXT_MAGIC:
         return "fasttext-binary"
-    if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):  # a pickle: KeyedVectors.save
+    if head[:1] == b"\x80":  # the PROTO opcode of a pickle (protocol 2+): gensim's KeyedVectors.save
         return "keyedvectors"
-    lines = head.split(b"\n", 2)
+    lines = head.split(b"\n", _SNIFF_LINES + 1)
+    cut = len(lines) > _SNIFF_LINES + 1 or len(head) >= _HEAD_BYTES  # then the last piece is no whole line
+    complete, leftover = (lines[:-1], lines[-1]) if cut else (lines, b"")
     header = lines[0].split()
-    if len(header) == 2 and all(t.isdigit() and t.isascii() for t in header) and int(header[1]) > 0:
-        if len(lines) == 1 or not lines[1].strip() or _is_vector_line(lines[1], int(header[1])):
-            return "word2vec-text"
-        return "word2vec-binary"
+    if len(header) == 2 and all(t.isdigit() for t in header) and int(header[1]) > 0:
+        body, dim = [line for line in complete[1:] if line.strip()], int(header[1])
+        if not body:  # a header alone is text; a first row too long to end within the head is binary
+            return "word2vec-binary" if leftover.strip() else "word2vec-text"
+        text = all(_is_text_line(line, dim) for line in body) and any(_is_vector_line(line, dim) for line in body)
+        return "word2vec-text" if text else "word2vec-binary"
     return "glove-text" if _is_vector_line(lines[0]) else None
+
+
+def _unsafe_kind(head: bytes) -> str | None:
+    """What a file that must never be loaded is (it could run code when loaded), or None."""
+    if head[:1] == b"\x80":
+        return "a Python pickle (such as gensim's KeyedVectors.save writes)"
+    if head[:4] == b"PK\x03\x04":
+        return "a zip archive (such as torch.save or numpy.savez write; it may hold pickles)"
+    if head[:6] == b"\x93NUMPY":
+        return "a numpy .npy array (it holds no words and may hold pickles)"
+    return None
 
 
 def detect_vectors_format(path: str | os.PathLike[str]) -> VectorsFormat:
     """Sniff the format of a vectors file from its bytes (gzip is looked through), never from its name.
+
+    Nothing in the file is executed or unpickled: a pickle is only recognised (``keyedvectors``), and
+    :func:`load_keyed_vectors` refuses to load it.
 
     Args:
         path: The vectors file.
 
     Returns:
         One of :data:`VECTORS_FORMATS`.
+
+    Raises:
+        TextclfError: the file cannot be read, or is in none of the formats (the message says what it is when it
+            is a zip archive or a numpy array).
     """
     head, _ = _read_head(Path(path))
     fmt = _sniff(head)
     if fmt is None:
+        kind = _unsafe_kind(head)
         raise TextclfError(
-            f"unrecognised vectors file {path}: expected one of {', '.join(VECTORS_FORMATS)} (gzip allowed)"
+            f"unrecognised vectors file {path}{f' ({kind})' if kind else ''}: "
+            f"expected one of {', '.join(VECTORS_FORMATS)} (gzip allowed)"
         )
     return fmt
 
@@ -163,41 +199,81 @@ def _name_for_gensim(path: Path, gzipped: bool) -> Iterator[str]:
 
 
 def load_keyed_vectors(path: str | os.PathLike[str], fmt: VectorsFormat | None = None) -> KeyedVectors:
-    """Load a vectors file with gensim.
+    """Load a vectors file: word2vec/GloVe formats with textclf's strict readers, fastText models with gensim.
+
+    No file is ever unpickled: gensim ``.kv`` files (pickles), zip archives and numpy arrays are refused.
 
     Args:
         path: The vectors file.
         fmt: Its format; sniffed with :func:`detect_vectors_format` when None.
 
     Returns:
-        The gensim KeyedVectors (FastTextKeyedVectors for a fastText binary model).
+        A gensim KeyedVectors with unique words (``index_to_key``, ``key_to_index``) and float32 ``vectors`` of
+        shape ``(words, dim)``; a FastTextKeyedVectors for a fastText binary model.
+
+    Raises:
+        TextclfError: the file is unsafe to load, not in the format, or malformed (the message names the file and
+            the line or byte offset; see docs/vectors.md, "Anomalies").
     """
     path = Path(path)
-    fmt = fmt or detect_vectors_format(path)
-    if fmt not in VECTORS_FORMATS:
+    head, gzipped = _read_head(path)
+    sniffed = _sniff(head)
+    unsafe = _unsafe_kind(head)
+    if unsafe or "keyedvectors" in (fmt, sniffed):
+        raise TextclfError(_refusal(path, unsafe or "a Python pickle (gensim's KeyedVectors.save)"))
+    if fmt is not None and fmt not in VECTORS_FORMATS:
         raise TextclfError(f"unknown vectors format {fmt!r} for {path}: expected one of {', '.join(VECTORS_FORMATS)}")
-    from gensim.models import KeyedVectors
-    from gensim.models.fasttext import load_facebook_vectors
-
+    fmt = fmt or detect_vectors_format(path)
     start = time.perf_counter()
-    try:
-        with _name_for_gensim(path, _read_head(path)[1] and fmt != "keyedvectors") as name:
-            if fmt == "keyedvectors":
-                kv = KeyedVectors.load(name)
-            elif fmt == "fasttext-binary":
-                kv = load_facebook_vectors(name)
-            else:
-                binary, no_header = fmt == "word2vec-binary", fmt == "glove-text"
-                kv = KeyedVectors.load_word2vec_format(
-                    name, binary=binary, no_header=no_header, unicode_errors="replace"
-                )
-    except (TextclfError, MemoryError):
-        raise
-    except Exception as e:
-        reason = " ".join(f"{type(e).__name__}: {e}".split())
-        raise TextclfError(f"cannot load {fmt} vectors from {path}: {reason}") from e
+    if fmt == "fasttext-binary":
+        kv = _load_fasttext(path, gzipped, sniffed)
+    else:
+        if fmt == "word2vec-binary":
+            parsed = read_word2vec_binary(path, gzipped)
+        else:
+            parsed = read_text_vectors(path, gzipped, header=fmt == "word2vec-text")
+        kv = _keyed_vectors(parsed)
     if len(kv.index_to_key) == 0:
         raise TextclfError(f"vectors file {path} holds no vectors")
     seconds, words = time.perf_counter() - start, len(kv.index_to_key)
     logger.info("loaded %s vectors from %s: %d words x %d dims in %.1fs", fmt, path, words, kv.vector_size, seconds)
     return kv
+
+
+def _refusal(path: Path, kind: str) -> str:
+    message = f"refusing to load vectors file {path}: it is {kind}, and loading it could run any code it holds"
+    if "pickle" not in kind:
+        return message
+    out = f"{path.stem}.bin" if path.suffix != ".bin" else f"{path.stem}.word2vec.bin"
+    return (
+        f"{message}; if it is a gensim .kv file and you trust it, convert it to word2vec binary (a format textclf "
+        f'reads) with python -c "from gensim.models import KeyedVectors as K; '
+        f"K.load('{path.name}').save_word2vec_format('{out}', binary=True)\""
+    )
+
+
+def _keyed_vectors(parsed: ParsedVectors) -> KeyedVectors:
+    from gensim.models import KeyedVectors
+
+    kv = KeyedVectors(parsed.vectors.shape[1], count=0, dtype=np.float32)
+    kv.index_to_key = parsed.words
+    kv.key_to_index = {word: i for i, word in enumerate(parsed.words)}
+    kv.vectors = parsed.vectors
+    return kv
+
+
+def _load_fasttext(path: Path, gzipped: bool, sniffed: VectorsFormat | None) -> KeyedVectors:
+    """A fastText binary model through gensim's reader (struct and numpy.fromfile: it never unpickles)."""
+    if sniffed != "fasttext-binary":
+        raise TextclfError(f"vectors file {path} is not a fastText binary model (no magic number {FASTTEXT_MAGIC})")
+    from gensim.models.fasttext import load_facebook_vectors
+
+    check_fasttext_vocabulary(path, gzipped)  # gensim would loop for ever on a file that ends inside a word
+    try:
+        with _name_for_gensim(path, gzipped) as name:
+            return load_facebook_vectors(name)
+    except (TextclfError, MemoryError):
+        raise
+    except Exception as e:
+        reason = " ".join(f"{type(e).__name__}: {e}".split())
+        raise TextclfError(f"cannot load fasttext-binary vectors from {path}: {reason}") from e
