@@ -1,3 +1,4 @@
+import json
 import logging
 import re
 from pathlib import Path
@@ -142,6 +143,17 @@ def test_other_formats_through_the_module(tmp_path):
     dm = module(tmp_path, folder)
     assert dm.labels == ["neg", "neutral", "pos"]
     assert dm.label_counts == [8, 8, 8]
+
+
+def test_jsonl_labels_mixing_number_types_and_spaces_give_one_class_each(tmp_path):
+    # the label types a JSONL file written by hand or by several tools mixes; FileDataModule streams the texts
+    kinds = [lambda c: c, float, str, lambda c: f" {c} "]
+    rows = [{"text": text, "label": kinds[i % 4](i % 2)} for i, (text, _) in enumerate(corpus_rows())]
+    path = tmp_path / "train.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    dm = module(tmp_path, path)
+    assert dm.labels == ["0", "1"]
+    assert dm.label_counts == [11, 11]  # 30 rows, 4 held out as test and 4 as val
 
 
 # ---- cache ---------------------------------------------------------------------------------------------------

@@ -91,7 +91,7 @@ def test_held_out_splits_are_stratified_on_every_label(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ('{"text": "a", "labels": {"x": 1}}\n', "row 1: column 'labels' holds an object"),
+        ('{"text": "a", "labels": {"x": 1}}\n', "line 1: column 'labels' holds an object"),
         ('{"text": "good", "labels": ["sports"]}\n{"text": "b", "labels": ["sports", "nope"]}\n', "'nope'"),
     ],
 )
@@ -262,7 +262,7 @@ def test_fine_tuning_a_single_label_model_on_label_sets_trains_a_new_head(tmp_pa
 
 def test_label_lists_without_multi_label_are_an_error_not_a_class(tmp_path: Path) -> None:
     data = FileDataModule(str(write_jsonl(tmp_path / "t.jsonl")), label_column="labels", cache_dir=str(tmp_path))
-    with pytest.raises(TextclfError, match=r"row 1: column 'labels' holds a list.*set multi_label: true"):
+    with pytest.raises(TextclfError, match=r"line 1: column 'labels' holds a list.*set multi_label: true"):
         data.prepare()
 
 

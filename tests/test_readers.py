@@ -104,9 +104,9 @@ def test_jsonl_with_integer_labels(tmp_path):
     assert read_table(path, "jsonl", "text", "label") == (["a fine film", "dull", "great"], ["1", "0", "2"])
 
 
-def test_jsonl_null_text_is_an_error_naming_the_row(tmp_path):
+def test_jsonl_null_text_is_an_error_naming_the_line(tmp_path):
     path = write_file(tmp_path / "train.jsonl", '{"text": "a", "label": 1}\n{"text": null, "label": 0}\n')
-    with pytest.raises(TextclfError, match=r"train\.jsonl, row 2: column 'text' is empty"):
+    with pytest.raises(TextclfError, match=r"train\.jsonl, line 2: column 'text' is empty"):
         read_table(path, "jsonl", "text", "label")
 
 
@@ -143,7 +143,7 @@ def test_without_a_label_column_texts_are_read_alone(tmp_path):
 
 def test_an_unreadable_table_is_a_one_line_error(tmp_path):
     path = write_file(tmp_path / "broken.jsonl", '{"text": "a", "label": 1}\nnot json at all\n')
-    with pytest.raises(TextclfError, match=r"broken\.jsonl: could not read as JSONL") as info:
+    with pytest.raises(TextclfError, match=r"broken\.jsonl, line 2: invalid JSON at column 1") as info:
         read_table(path, "jsonl", "text", "label")
     assert "\n" not in str(info.value)
 

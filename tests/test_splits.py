@@ -207,3 +207,31 @@ def test_meta_follows_its_examples():
     split = LabelledSplit(["a", " ", "c"], ["x", "y", "x"], "d.txt", meta={"conversation": ["c1", "c1", "c2"]})
     cleaned = clean_split(split)
     assert cleaned.meta == {"conversation": ["c1", "c2"]}
+
+
+# ---- copies of a text -----------------------------------------------------------------------------------------
+
+
+def test_copies_of_a_text_never_straddle_train_and_a_held_out_split(caplog):
+    # 40 distinct texts, each written 3 times (a common state of scraped corpora); one copy with another label
+    texts = [f"text {i % 40}" for i in range(120)]
+    labels = [("pos" if i % 40 < 20 else "neg") for i in range(120)]
+    labels[45] = "neg"  # "text 5" is pos elsewhere
+    with caplog.at_level(logging.WARNING, logger="textclf"):
+        splits = carve_missing_splits({"train": _split(labels, texts=texts)}, 0.1, 0.1, seed=0)
+    parts = {name: set(splits[name].texts) for name in ("train", "val", "test")}
+    assert not parts["train"] & parts["val"] and not parts["train"] & parts["test"] and not parts["val"] & parts["test"]
+    assert sum(len(splits[name].texts) for name in parts) == 120
+    assert len(parts["test"]) == 4 and len(parts["val"]) == 4  # 10% of the 40 distinct texts each, stratified
+    assert (
+        "80 rows repeat the text of an earlier row (e.g. row 41 repeats row 1), 1 of those texts with another label"
+        in caplog.text
+    )
+
+
+def test_copies_stay_together_in_a_cross_validation_fold():
+    texts = [f"text {i % 50}" for i in range(100)]
+    labels = ["a" if i % 50 < 25 else "b" for i in range(100)]
+    splits = carve_missing_splits({"train": _split(labels, texts=texts)}, 0.1, 0.1, seed=0, fold=2, num_folds=10)
+    assert not set(splits["test"].texts) & (set(splits["train"].texts) | set(splits["val"].texts))
+    assert len(splits["test"].texts) == 10  # 5 distinct texts, twice each

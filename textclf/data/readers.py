@@ -10,7 +10,6 @@ becomes a one-line :class:`TextclfError` naming the file, column, row or line.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import tempfile
@@ -20,8 +19,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from textclf.data.encoding import decode, detect_file_encoding, iter_lines
+from textclf.data.jsonl import json_objects, read_jsonl
+from textclf.data.labels import cell_text, check_delimiter, label_name, label_set
 from textclf.data.splits import LabelledSplit, TextStream
-from textclf.data.tables import arrow_batches, cell_text, check_delimiter, label_set, load_table, table_columns
+from textclf.data.tables import arrow_batches, load_table, table_columns
 from textclf.errors import TextclfError
 
 log = logging.getLogger(__name__)
@@ -70,13 +71,18 @@ def read_labelled(
         texts, labels = read_folder(path, encoding)
     elif fmt == "lines":
         fasttext = multi_label and line_pattern == DEFAULT_LINE_PATTERN
-        texts, labels = read_lines(path, MULTI_LABEL_LINE_PATTERN if fasttext else line_pattern, encoding)
-        if labels is None:
+        texts, groups, numbers = _read_lines(path, MULTI_LABEL_LINE_PATTERN if fasttext else line_pattern, encoding)
+        if groups is None:
             raise TextclfError(f"the line pattern {line_pattern!r} needs a named group (?P<label>...)")
         if fasttext:
-            labels = [[item.removeprefix("__label__") for item in group.split()] for group in labels]
-        elif delimiter is not None:
-            labels = [label_set(group, delimiter, path, "label", row) for row, group in enumerate(labels, 1)]
+            delimiter = " "
+            groups = [" ".join(item.removeprefix("__label__") for item in group.split()) for group in groups]
+        if delimiter is not None:
+            labels = [label_set(g, delimiter, path, "label", n, "line") for g, n in zip(groups, numbers, strict=True)]
+        else:
+            labels = [label_name(g, path, "label", n, "line") for g, n in zip(groups, numbers, strict=True)]
+    elif fmt == "jsonl":
+        texts, labels = read_jsonl(path, text_column, label_column, encoding, delimiter, scratch)
     elif scratch is not None:
         texts, labels = stream_table(path, fmt, text_column, label_column, encoding, delimiter, scratch=scratch)
     else:
@@ -93,21 +99,31 @@ def read_lines(path: Path, pattern: str = DEFAULT_LINE_PATTERN, encoding: str = 
     ``pattern`` is a regular expression with a named group ``text`` and, for labelled files, ``label``.
     Blank lines are skipped; a line that does not match is an error naming the line.
     """
+    texts, groups, numbers = _read_lines(path, pattern, encoding)
+    if groups is None:
+        return texts, None
+    return texts, [label_name(group, path, "label", n, "line") for group, n in zip(groups, numbers, strict=True)]
+
+
+def _read_lines(path: Path, pattern: str, encoding: str) -> tuple[Texts, list[str] | None, list[int]]:
+    """Texts, label groups as matched (None without a ``label`` group) and the 1-based line of each."""
     regex = _compile(pattern)
     labelled = "label" in regex.groupindex
     texts: list[str] = []
     labels: list[str] = []
+    numbers: list[int] = []
     for number, line in enumerate(decode(path, encoding).split("\n"), start=1):
-        line = line.rstrip("\r")
+        line = line.removesuffix("\r")
         if not line.strip():
             continue
         match = regex.match(line)
         if match is None:
             raise TextclfError(f"{path}, line {number}: does not match the line pattern {pattern!r}: {line[:80]!r}")
         texts.append(match["text"])
+        numbers.append(number)
         if labelled:
-            labels.append(match["label"])
-    return texts, (labels if labelled else None)
+            labels.append(match["label"] or "")
+    return texts, (labels if labelled else None), numbers
 
 
 def _compile(pattern: str) -> re.Pattern[str]:
@@ -125,9 +141,12 @@ def read_folder(path: Path, encoding: str = "auto") -> tuple[Texts, Labels]:
     texts: list[str] = []
     labels: list[str] = []
     for label_dir in sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        label = label_dir.name.strip()  # as every label: no leading or trailing whitespace
+        if not label:
+            raise TextclfError(f"{label_dir}: a folder name of only whitespace is not a label")
         for file in sorted(f for f in label_dir.iterdir() if f.is_file() and not f.name.startswith(".")):
             texts.append(decode(file, encoding))
-            labels.append(label_dir.name)
+            labels.append(label)
     if not texts:
         raise TextclfError(f"{path}: no texts found; a folder corpus holds one sub-folder per label with text files")
     return texts, labels
@@ -141,12 +160,15 @@ def read_table(
     encoding: str = "auto",
     label_delimiter: str | None = None,
 ) -> tuple[Texts, Labels]:
-    """CSV, TSV, JSONL or Parquet through ``datasets``; ``label_column`` None (or absent) reads texts only.
+    """CSV, TSV, Parquet (through ``datasets``) or JSONL; ``label_column`` None (or absent) reads texts only.
 
     TSV is read without quote processing (as GLUE and most TSV corpora are written); CSV follows RFC 4180 quoting.
     With ``label_delimiter`` the labels are multi-label sets: a list cell (JSONL, Parquet) is taken as it is, a
     string cell is split on the delimiter; an empty cell or list is a text with no labels.
     """
+    if fmt == "jsonl":
+        texts, labels = read_jsonl(path, text_column, label_column, encoding, label_delimiter)
+        return list(texts), labels
     table = load_table(path, fmt, encoding)
     _require_column(path, table.column_names, text_column)
     texts = [cell_text(value, path, text_column, row) for row, value in enumerate(table[text_column], start=1)]
@@ -196,11 +218,7 @@ def _labels(
         return None
     if label_delimiter is not None:
         return [label_set(value, label_delimiter, path, label_column, row) for row, value in enumerate(cells, 1)]
-    labels = [cell_text(value, path, label_column, row) for row, value in enumerate(cells, start=1)]
-    blank = next((row for row, label in enumerate(labels, start=1) if not label.strip()), None)
-    if blank is not None:  # a missing CSV cell reads as "", which would otherwise become a class of its own
-        raise TextclfError(f"{path}, row {blank}: column {label_column!r} is empty")
-    return labels
+    return [label_name(value, path, label_column, row) for row, value in enumerate(cells, start=1)]
 
 
 def _text_batches(files: list[Path], column: str, path: Path) -> Iterator[list[str]]:
@@ -262,9 +280,8 @@ def iter_records(
         for number, line in enumerate(iter_lines(source, encoding), start=1):
             yield line, ({id_column: number} if id_column else {})
     elif fmt == "jsonl":
-        for number, line in enumerate(iter_lines(path, encoding), start=1):
-            if line.strip():
-                yield _json_record(line, path, number, text_column, id_column, fields)
+        for unit, number, record in json_objects(path, encoding):
+            yield _json_record(record, path, unit, number, text_column, id_column, fields)
     elif fmt in ("csv", "tsv", "parquet"):
         yield from _table_records(path, fmt, text_column, id_column, fields, encoding)
     else:
@@ -293,15 +310,13 @@ def _table_records(
                 yield text, {name: cells[i] for name, cells in zip(wanted, values, strict=True)}
 
 
-def _json_record(line: str, path: Path, number: int, key: str, id_key: str | None, keep: Sequence[str]) -> Record:
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError as e:
-        raise TextclfError(f"{path}, line {number}: invalid JSON ({e.msg})") from None
-    if not isinstance(record, dict) or key not in record:
-        raise TextclfError(f"{path}, line {number}: no key {key!r}")
+def _json_record(
+    record: dict[str, Any], path: Path, unit: str, number: int, key: str, id_key: str | None, keep: Sequence[str]
+) -> Record:
+    if key not in record:
+        raise TextclfError(f"{path}, {unit} {number}: no key {key!r}")
     if id_key is not None and id_key not in record:
-        raise TextclfError(f"{path}, line {number}: no id key {id_key!r}")
+        raise TextclfError(f"{path}, {unit} {number}: no id key {id_key!r}")
     fields = {id_key: record[id_key]} if id_key is not None else {}
     fields.update((name, record.get(name)) for name in keep)
-    return cell_text(record[key], path, key, number, unit="line"), fields
+    return cell_text(record[key], path, key, number, unit), fields

@@ -212,31 +212,79 @@ def carve_missing_splits(
 
     Both fractions are of the original training split: 0.1 and 0.1 leave 80% for training. With ``fold``
     (0-based), the test split is that fold of a seeded stratified ``num_folds``-fold partition instead, for
-    cross-validation on corpora without a test set (MR, Subj, CR, MPQA: 10 folds in the literature).
+    cross-validation on corpora without a test set (MR, Subj, CR, MPQA: 10 folds in the literature). The copies
+    of a text (identical strings) always go to the same split, so no held-out text is also a training text; the
+    hold-out then counts each distinct text once (logged when the training file has copies).
     """
     splits = dict(splits)
     train = splits["train"]
     original = len(train.labels)
+    if "test" in splits and "val" in splits:
+        return {name: splits[name] for name in ("train", "val", "test")}
+    keys = _text_keys(train)
     if fold is not None and "test" not in splits:
         if not 0 <= fold < num_folds:
             raise TextclfError(f"fold must be in [0, {num_folds - 1}], got {fold}")
-        held = stratified_folds(strata(train.labels), num_folds, seed + 1)[fold]
+        first = _first_copies(keys)
+        reps = np.flatnonzero(first == np.arange(len(first)))
+        held_reps = reps[stratified_folds(strata([train.labels[i] for i in reps]), num_folds, seed + 1)[fold]]
+        held = np.flatnonzero(np.isin(first, held_reps))
         kept = np.setdiff1d(np.arange(original), held)
         splits["test"] = train.subset(held, f"{train.source} (fold {fold} of {num_folds})")
-        train = train.subset(kept, train.source)
+        train, keys = train.subset(kept, train.source), keys[kept]
         log.info("test split: fold %d of %d (%d examples, seed %d)", fold, num_folds, len(held), seed + 1)
     for name, share, offset in (("test", test_fraction, 1), ("val", val_fraction, 2)):
         if name in splits:
             continue
         fraction = share * original / len(train.labels)
-        kept, held = stratified_holdout(strata(train.labels), fraction, seed + offset)
+        kept, held = _grouped_holdout(train.labels, _first_copies(keys), fraction, seed + offset)
         if len(held) == 0:  # an empty split would fail later, deep inside the tokenisation
             raise TextclfError(
                 f"{train.source}: too few examples per class to hold out a {name} split ({fraction:g} of each class "
                 f"rounds to none); give a {name} file or a larger {name}_fraction"
             )
         splits[name] = train.subset(held, f"{train.source} ({name} hold-out)")
-        train = train.subset(kept, train.source)
+        train, keys = train.subset(kept, train.source), keys[kept]
         log.info("no %s split: held out %d of the training examples (seed %d)", name, len(held), seed + offset)
     splits["train"] = train
     return {name: splits[name] for name in ("train", "val", "test")}
+
+
+def _text_keys(split: LabelledSplit) -> np.ndarray:
+    """A hash per text ``(n,)`` int64, equal for identical texts; the copies of a text are logged.
+
+    One pass over the texts (a TextStream is read from disk): 8 bytes per text stay in memory.
+    """
+    keys = np.fromiter((hash(text) for text in split.texts), dtype=np.int64, count=len(split.texts))
+    first = _first_copies(keys)
+    copies = np.flatnonzero(first != np.arange(len(first)))
+    if len(copies):
+        conflicting = {int(first[i]) for i in copies if split.labels[i] != split.labels[first[i]]}
+        i = int(copies[0])
+        log.warning(
+            "%s: %d rows repeat the text of an earlier row (e.g. row %d repeats row %d), %d of those texts with "
+            "another label; each text's copies are kept in one split, so no held-out text is also a training text",
+            split.source,
+            len(copies),
+            split.row(i),
+            split.row(int(first[i])),
+            len(conflicting),
+        )
+    return keys
+
+
+def _first_copies(keys: np.ndarray) -> np.ndarray:
+    """For every example, the position of the first example with the same key ``(n,)`` int64."""
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    return first[inverse.reshape(-1)].astype(np.int64)
+
+
+def _grouped_holdout(labels: list[Any], first: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`stratified_holdout` of the distinct texts (each stratified by its first copy), with all their copies.
+
+    Without copies this is :func:`stratified_holdout` itself (same seed, same split).
+    """
+    reps = np.flatnonzero(first == np.arange(len(first)))
+    _, held_reps = stratified_holdout(strata([labels[i] for i in reps]), fraction, seed)
+    held = np.isin(first, reps[held_reps])
+    return np.flatnonzero(~held), np.flatnonzero(held)

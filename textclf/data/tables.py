@@ -1,16 +1,24 @@
-"""Tables (CSV, TSV, JSONL, Parquet) through ``datasets``/Arrow, and their cells.
+r"""Tables (CSV, TSV, Parquet) through ``datasets``/Arrow.
 
 The one path by which training (:mod:`textclf.data.readers`) and prediction read tables, so quoting, cell types
-and encodings are the same for both.
+and encodings are the same for both (JSONL: :mod:`textclf.data.jsonl`; cells: :mod:`textclf.data.labels`).
+Rows end at ``\n`` or ``\r\n``, or at ``\r`` in a file without any ``\n`` (classic Mac OS). A lone ``\r``
+elsewhere would end a row in the middle of a line (pandas and the ``csv`` module both split there) and shift the
+rows after it, so it is an error naming the line, unless it is inside a quoted CSV cell (part of the text).
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
+import io
 import logging
+import re
+import sys
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +26,9 @@ from textclf.data.encoding import detect_file_encoding
 from textclf.errors import TextclfError
 
 log = logging.getLogger(__name__)
+
+_LONE_CR = re.compile("\r(?!\n)")
+_CHUNK = 1 << 20
 
 
 def table_columns(path: Path, fmt: str, encoding: str = "auto") -> list[str]:
@@ -45,6 +56,7 @@ def load_table(path: Path, fmt: str, encoding: str, cache_dir: Path | None = Non
         with _reading(path, fmt):
             if fmt in ("csv", "tsv"):
                 enc = encoding if encoding != "auto" else detect_file_encoding(path)
+                check_carriage_returns(path, fmt, enc)
                 # Every column is read as a string: ``datasets`` takes column types from ``features`` (pandas would
                 # turn "007" into 7, and fail when a later 10,000-row chunk of a numeric-looking column has a
                 # word). The names come from pandas itself, so they match ("Unnamed: 0", de-duplicated names).
@@ -53,8 +65,6 @@ def load_table(path: Path, fmt: str, encoding: str, cache_dir: Path | None = Non
                 return datasets.Dataset.from_csv(
                     str(path), encoding=enc, keep_default_na=False, features=features, **where, **options
                 )
-            if fmt == "jsonl":
-                return datasets.Dataset.from_json(str(path), **where)
             if fmt == "parquet":
                 return datasets.Dataset.from_parquet(str(path), **where)
             raise TextclfError(f"{path}: unknown table format {fmt!r}")
@@ -108,47 +118,49 @@ def arrow_batches(files: list[Path], columns: Sequence[str]) -> Iterator[list[li
                 yield [batch.column(column).to_pylist() for column in columns]
 
 
-def cell_text(value: Any, path: Path, column: str, row: int, unit: str = "row") -> str:
-    """One cell as a string (``3.0`` is ``"3"``); an empty (null) cell or a list or object is an error."""
-    if value is None:
-        raise TextclfError(f"{path}, {unit} {row}: column {column!r} is empty")
-    if isinstance(value, list | tuple | dict):
-        hint = "; for several labels per text set multi_label: true" if isinstance(value, list | tuple) else ""
-        where = f"{path}, {unit} {row}: column {column!r}"
-        raise TextclfError(f"{where} holds a {type(value).__name__}, not a value{hint}")
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return value if isinstance(value, str) else str(value)
+def check_carriage_returns(path: Path, fmt: str, encoding: str) -> None:
+    r"""Refuse a ``\r`` that would split a row: not before ``\n``, not in a quoted CSV cell, in a file with ``\n``.
+
+    One pass over the decoded file; the rare file with a lone ``\r`` is read again with the ``csv`` module to tell
+    quoted from unquoted ones (TSV has no quoting: every lone ``\r`` is refused).
+
+    Raises:
+        TextclfError: naming the file and the 1-based line of the first such ``\r``.
+    """
+    decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
+    lone = newline = False
+    carry = ""
+    with path.open("rb") as handle:
+        for chunk in iter(partial(handle.read, _CHUNK), b""):
+            text = carry + decoder.decode(chunk)
+            carry, text = ("\r", text[:-1]) if text.endswith("\r") else ("", text)
+            newline = newline or "\n" in text
+            lone = lone or _LONE_CR.search(text) is not None
+    if not (lone and newline):
+        return
+    with path.open(encoding=encoding, errors="replace", newline="\n") as lines:
+        number = _first_lone_cr(lines, fmt)
+    if number is not None:
+        fix = "quote the field or remove the \\r" if fmt == "csv" else "remove it (TSV has no quoting)"
+        where = "an unquoted field" if fmt == "csv" else "a field"
+        raise TextclfError(f"{path}, line {number}: a carriage return (\\r) in {where} would end the row there; {fix}")
 
 
-def check_delimiter(labels: list[Any], delimiter: str, path: Path) -> None:
-    """Warn when multi-label cells look split on another separator (``bug;account`` read as one label)."""
-    names = {label for members in labels for label in members}
-    for other in (",", ";", "|", "/", " "):
-        joined = sorted(name for name in names if other != delimiter and other in name)
-        if len(joined) >= 2:
-            log.warning(
-                "%s: labels such as %r contain %r: is label_delimiter %r (it is %r)?",
-                path,
-                joined[0],
-                other,
-                other,
-                delimiter,
-            )
-            return
-
-
-def label_set(value: Any, delimiter: str, path: Path, column: str, row: int) -> list[str]:
-    """The labels of one multi-label cell: a list as it is, a string split on ``delimiter``; blanks dropped."""
-    if value is None:
-        return []
-    if isinstance(value, list | tuple):
-        items = [cell_text(item, path, column, row) for item in value]
-    elif isinstance(value, dict):
-        raise TextclfError(f"{path}, row {row}: column {column!r} holds an object; give a list of labels")
-    else:
-        items = cell_text(value, path, column, row).split(delimiter)
-    return list(dict.fromkeys(item.strip() for item in items if item.strip()))  # in order, once each
+def _first_lone_cr(lines: io.TextIOBase, fmt: str) -> int | None:
+    if fmt != "csv":
+        return next(
+            (n for n, line in enumerate(lines, 1) if _LONE_CR.search(line.removesuffix("\n").removesuffix("\r"))), None
+        )
+    reader, limit = csv.reader(lines), csv.field_size_limit()
+    csv.field_size_limit(sys.maxsize)  # a long cell is no error here (pandas reads it)
+    try:
+        for _ in reader:
+            pass
+    except csv.Error as e:
+        return reader.line_num if "new-line" in str(e) else None
+    finally:
+        csv.field_size_limit(limit)
+    return None
 
 
 def _root_cause(error: BaseException) -> str:
