@@ -250,3 +250,44 @@ def test_more_ranks_than_texts_in_training_still_gives_every_rank_a_batch():
     per_rank = _rank_batches(_lengths(3), 8, batch_size=1, seed=0)
     assert all(len(batches) == 1 for batches in per_rank)
     assert set(_flat(per_rank)) == {0, 1, 2}
+
+
+# ---- BucketLoader: resumable mid-epoch ---------------------------------------------------------------------------
+
+
+def _indices(loader) -> list[list[int]]:
+    return [batch["index"].tolist() for batch in loader]
+
+
+def test_bucket_loader_resumes_at_the_batch_where_its_state_was_taken():
+    from textclf.data.batching import bucket_loader
+
+    dataset = TokenIdsDataset.from_lists([[1] * (i % 7 + 1) for i in range(50)], targets=[0] * 50)
+    loader = bucket_loader(dataset, 4, shuffle=True, seed=3, bucket_size=2)
+    loader.batch_sampler.set_epoch(2)
+    uninterrupted = _indices(loader)
+    iterator = iter(loader)
+    for _ in range(3):
+        next(iterator)
+    state = loader.state_dict()
+    assert state == {"epoch": 2, "batches": 3}
+
+    resumed = bucket_loader(dataset, 4, shuffle=True, seed=3, bucket_size=2)  # a fresh process: epoch 0
+    resumed.load_state_dict(state)
+    assert _indices(resumed) == uninterrupted[3:]
+    assert resumed.state_dict() == {"epoch": 2, "batches": len(uninterrupted)}
+    resumed.batch_sampler.set_epoch(3)  # the next epoch is whole again
+    loader.batch_sampler.set_epoch(3)
+    assert _indices(resumed) == _indices(loader)
+
+
+def test_a_bucket_loader_pass_starts_at_its_first_batch_not_at_iter():
+    """Lightning creates a resumed run's iterator before it sets the sampler's epoch."""
+    from textclf.data.batching import bucket_loader
+
+    dataset = TokenIdsDataset.from_lists([[1] * (i % 5 + 1) for i in range(30)], targets=[0] * 30)
+    loader = bucket_loader(dataset, 4, shuffle=True, seed=0, bucket_size=2)
+    iterator = iter(loader)
+    loader.batch_sampler.set_epoch(4)
+    first = next(iterator)["index"].tolist()
+    assert first == _indices(loader)[0]

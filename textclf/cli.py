@@ -14,11 +14,13 @@ from typing import Any, NoReturn
 
 from jsonargparse import Namespace
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from textclf.commands import COMMANDS, DESCRIPTIONS
 from textclf.data.base import TextDataModule
 from textclf.errors import TextclfError
 from textclf.model import TextClassifier
+from textclf.resume import SIGTERM_EXIT, keep_metrics
 from textclf.runconfig import resolve
 
 log = logging.getLogger("textclf")
@@ -59,9 +61,11 @@ class TextclfCLI(LightningCLI):
     split, and writes ``test_metrics.json`` next to it. ``fit`` and ``test`` write the evaluation report
     (:mod:`textclf.report`) into ``<run directory>/report/``, or into ``--report_dir``. A run without an
     explicit logger gets a ``CSVLogger`` under ``runs/<recipe folder>/<recipe name>/version_N``, so runs never
-    overwrite each other. ``validate`` and ``test`` with ``--ckpt_path`` take the vocabulary and word vectors
-    from the checkpoint, not from the recipe's vectors file. ``predict``, ``evaluate`` and ``export``
-    (:data:`textclf.commands.COMMANDS`) are subcommands of the same parser that instantiate nothing.
+    overwrite each other; ``fit --ckpt_path last`` (or a checkpoint in a run's ``checkpoints/``) continues that run
+    in its directory, and a fit stopped by SIGTERM exits with status 143. ``validate`` and ``test`` with
+    ``--ckpt_path`` take the vocabulary and word vectors from the checkpoint, not from the recipe's vectors file.
+    ``predict``, ``evaluate`` and ``export`` (:data:`textclf.commands.COMMANDS`) are subcommands of the same
+    parser that instantiate nothing.
     """
 
     def __init__(self, args: list[str] | None = None, **kwargs: Any) -> None:
@@ -148,7 +152,7 @@ class TextclfCLI(LightningCLI):
         """Note ``--overwrite`` for the run directory check."""
         if self.subcommand not in COMMANDS:
             config = self.config[self.subcommand] if self.subcommand else self.config
-            self.save_config_kwargs["overwrite"] = bool(config.get("overwrite"))
+            self.save_config_kwargs["overwrite"] = bool(config.get("overwrite")) or _resumed_run(config) is not None
             if self.subcommand in ("validate", "test") and config.trainer.logger is False:
                 self.save_config_callback = None  # no run directory: no config.yaml in the working directory
 
@@ -164,9 +168,17 @@ class TextclfCLI(LightningCLI):
             super()._run_subcommand(subcommand)
 
     def before_fit(self) -> None:
-        """Refuse to train into a run directory that already holds a run, unless ``--overwrite`` is given."""
+        """Refuse to train into a run directory that holds a run, unless ``--overwrite`` is given or fit resumes it.
+
+        A run resumes in its directory with ``--ckpt_path`` in its ``checkpoints/``; its metrics.csv rows are kept.
+        """
         run_dir = Path(self.trainer.log_dir or ".")
-        if self.save_config_kwargs.get("overwrite") or not run_dir.is_dir():
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        resumed = _resumed_run(config)
+        if resumed is not None and resumed == run_dir.resolve():
+            keep_metrics(self.trainer)
+            return
+        if bool(config.get("overwrite")) or not run_dir.is_dir():
             return
         if (run_dir / "config.yaml").exists() or any(run_dir.glob("checkpoints/*.ckpt")):
             raise TextclfError(f"run directory {run_dir} already holds a run; pick another version or pass --overwrite")
@@ -255,12 +267,23 @@ def main(argv: list[str] | None = None) -> None:
     setup_logging()
     try:
         TextclfCLI(args=argv)
+    except SIGTERMException:  # last.ckpt written (textclf.resume.Resumable); the status says it did not finish
+        raise SystemExit(SIGTERM_EXIT) from None
     except Exception as e:
         cause = _user_error(e)
         if cause is None:
             raise
         print(f"textclf: error: {cause}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def _resumed_run(config: Namespace) -> Path | None:
+    """The run directory a ``fit --ckpt_path .../checkpoints/FILE`` continues in (None for other runs)."""
+    checkpoint = config.get("ckpt_path")
+    if not checkpoint or config.get("trainer") is None:
+        return None
+    path = Path(str(checkpoint))
+    return path.resolve().parent.parent if path.parent.name == "checkpoints" and path.is_file() else None
 
 
 def _user_error(error: BaseException | None) -> TextclfError | None:

@@ -20,6 +20,7 @@ from textclf.embedding import EmbeddingMode, WordEmbedding, embedding_size
 from textclf.encoders import Encoder
 from textclf.errors import TextclfError
 from textclf.finetune import BackboneFreeze, init_from_checkpoint, refuse_overwriting
+from textclf.guards import missing_callbacks
 from textclf.multilabel import Thresholds
 from textclf.tasks import Task
 from textclf.tokenize import Tokenizer
@@ -294,10 +295,11 @@ class TextClassifier(L.LightningModule):
             refuse_overwriting(self.trainer, self.init_from)
 
     def configure_callbacks(self) -> list[L.Callback]:
-        """:class:`~textclf.finetune.BackboneFreeze` when the backbone is frozen for a while or learns slower."""
+        """BackboneFreeze when the backbone is frozen or learns slower; a NonFiniteGuard if the trainer has none."""
+        guard = missing_callbacks(self._trainer)
         if self.freeze_backbone_epochs == 0 and self.backbone_lr_scale == 1.0:
-            return []
-        return [BackboneFreeze(self.freeze_backbone_epochs, self.backbone_lr_scale)]
+            return guard
+        return [BackboneFreeze(self.freeze_backbone_epochs, self.backbone_lr_scale), *guard]
 
     def configure_optimizers(self) -> Any:
         """The optimizer over the parameters that train now, and the scheduler (if any)."""

@@ -1,7 +1,8 @@
 """The configuration of ``fit``/``validate``/``test`` as it will run, filled in right after parsing.
 
 So that ``--print_config`` and the saved ``config.yaml`` show what runs: the default CSVLogger
-(``runs/<recipe folder>/<recipe name>/version_N``), the settings a ``--ckpt_path`` checkpoint dictates for
+(``runs/<recipe folder>/<recipe name>/version_N``; for ``fit --ckpt_path``, the checkpoint's run),
+the settings a ``--ckpt_path`` checkpoint dictates for
 ``validate``/``test`` (its vocabulary, tokenizer, embedding size and encoder; no vectors file), and for fine-tuning
 what ``model.init_from``'s checkpoint gives when the configuration leaves it unset. A ``--ckpt_path`` file is read
 (as data) before anything runs, so a bad one is a one-line error.
@@ -25,6 +26,8 @@ def resolve(config: Namespace, subcommand: str | None) -> None:
     runs with ``model.init_from`` what the configuration leaves unset (:func:`from_init_checkpoint`).
     """
     set_default_logger(config)
+    if subcommand == "fit" and config.get("ckpt_path"):
+        resume_in_run(config)
     checkpoint = config.get("ckpt_path")
     if checkpoint and str(checkpoint) not in LIGHTNING_CKPT_NAMES:  # a file: refused in one line unless readable
         from textclf.checkpoint import read_checkpoint
@@ -50,6 +53,41 @@ def set_default_logger(config: Namespace) -> None:
         class_path="lightning.pytorch.loggers.CSVLogger",
         init_args=Namespace(save_dir=config.trainer.default_root_dir or "runs", name=name),
     )
+
+
+def resume_in_run(config: Namespace) -> None:
+    """``fit --ckpt_path``: continue in the checkpoint's run directory, so metrics.csv and checkpoints stay together.
+
+    ``last`` is the newest ``version_N/checkpoints/last.ckpt`` of this recipe's run name (:func:`textclf.resume.
+    find_last`; with ``trainer.logger: false``, ``<default_root_dir>/checkpoints/last.ckpt``). A checkpoint file in a
+    ``.../version_N/checkpoints/`` folder sets the CSV (or TensorBoard) logger's version to that run, unless the
+    configuration names a version itself.
+
+    Raises:
+        TextclfError: ``last`` and no last.ckpt to resume from.
+    """
+    from textclf.errors import TextclfError
+    from textclf.resume import VERSION, find_last
+
+    logger = config.trainer.logger
+    class_name = str(logger.get("class_path", "")).rsplit(".", 1)[-1] if isinstance(logger, Namespace) else ""
+    args = logger.get("init_args") if class_name in ("CSVLogger", "TensorBoardLogger") else None
+    if str(config.ckpt_path) == "last":
+        if args is not None:
+            config.ckpt_path = str(find_last(Path(args.get("save_dir") or ".") / (args.get("name") or "")))
+        elif logger is False:
+            path = Path(config.trainer.get("default_root_dir") or ".") / "checkpoints" / "last.ckpt"
+            if not path.is_file():
+                raise TextclfError(f"--ckpt_path last: no {path} to resume from; start the run without --ckpt_path")
+            config.ckpt_path = str(path)
+    path = Path(str(config.ckpt_path))
+    if args is None or args.get("version") is not None or path.parent.name != "checkpoints" or not path.is_file():
+        return
+    run_dir = path.resolve().parent.parent
+    if (Path(args.get("save_dir") or ".") / (args.get("name") or "")).resolve() != run_dir.parent:
+        args.save_dir, args.name = str(run_dir.parent.parent), run_dir.parent.name
+    match = VERSION.fullmatch(run_dir.name)
+    args.version = int(match.group(1)) if match else run_dir.name
 
 
 def from_checkpoint(config: Namespace, checkpoint: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -122,6 +123,16 @@ class BucketBatchSampler(Sampler[list[int]]):
         self.num_replicas = num_replicas
         self.rank = rank
         self.epoch = 0
+        self._resume: tuple[int, int] | None = None  # (epoch, batches to skip) of a restored position
+
+    def resume_at(self, epoch: int, batches: int) -> None:
+        """Make the next pass over ``epoch`` start after its first ``batches`` batches (a mid-epoch resume).
+
+        The pass is still seeded by ``(seed, epoch)``, so it yields exactly the batches an uninterrupted pass would
+        have yielded from there on. A pass over another epoch forgets the request.
+        """
+        self.epoch = epoch
+        self._resume = (epoch, batches)
 
     def set_epoch(self, epoch: int) -> None:
         """Called by Lightning at the start of every epoch so each epoch has its own order."""
@@ -176,7 +187,9 @@ class BucketBatchSampler(Sampler[list[int]]):
         return batches[self.rank :: replicas]
 
     def __iter__(self) -> Iterator[list[int]]:
-        return (batch.tolist() for batch in self._my_batches())
+        resume, self._resume = self._resume, None
+        skip = resume[1] if resume is not None and resume[0] == self.epoch else 0
+        return (batch.tolist() for batch in self._my_batches()[skip:])
 
     def __len__(self) -> int:
         n = len(self.lengths)
@@ -207,6 +220,41 @@ def _halve_largest(batches: list[np.ndarray], count: int) -> None:
         batches[largest : largest + 1] = [batch[:half], batch[half:]]
 
 
+class BucketLoader(DataLoader):
+    """A DataLoader over a :class:`BucketBatchSampler` that can resume mid-epoch (Lightning's ``_Stateful``).
+
+    :meth:`state_dict` is ``{"epoch", "batches"}``: the sampler's epoch and how many batches of it this loader has
+    handed out (counted in the main process, so batches that workers prefetched do not count). Lightning saves it in
+    every checkpoint; :meth:`load_state_dict` makes the next pass over that epoch skip those batches, so a resumed run
+    trains on exactly the batches the interrupted one had left. A pass starts at its first ``next()``, not at
+    ``iter()``: Lightning creates the iterator of a resumed run before it sets the sampler's epoch.
+    """
+
+    position = 0  # batches of the current pass handed out (including those skipped by a resume)
+
+    def _bucket_sampler(self) -> BucketBatchSampler:
+        sampler = self.batch_sampler
+        if not isinstance(sampler, BucketBatchSampler):
+            raise TypeError(f"BucketLoader needs a BucketBatchSampler, not {type(sampler).__name__}")
+        return sampler
+
+    def __iter__(self) -> Iterator[Any]:  # type: ignore[override]
+        sampler = self._bucket_sampler()
+        resume = sampler._resume
+        self.position = resume[1] if resume is not None and resume[0] == sampler.epoch else 0
+        for batch in super().__iter__():
+            self.position += 1
+            yield batch
+
+    def state_dict(self) -> dict[str, int]:
+        """``{"epoch": sampler epoch, "batches": batches of that epoch handed out so far}``."""
+        return {"epoch": self._bucket_sampler().epoch, "batches": self.position}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        """Resume at ``state`` (see :meth:`BucketBatchSampler.resume_at`)."""
+        self._bucket_sampler().resume_at(int(state["epoch"]), int(state["batches"]))
+
+
 def bucket_loader(
     dataset: TokenIdsDataset,
     batch_size: int,
@@ -217,7 +265,11 @@ def bucket_loader(
     num_workers: int = 0,
     shard: tuple[int, int] = (1, 0),
 ) -> DataLoader:
-    """A DataLoader of length-bucketed batches of ``dataset`` (:class:`BucketBatchSampler`, :func:`collate_batch`).
+    """A resumable DataLoader of length-bucketed batches of ``dataset`` (:class:`BucketLoader`).
+
+    Its worker processes are seeded from a generator of its own (seeded by ``seed``), not from torch's global
+    random generator, so the number of workers changes neither the batches nor the global random stream that
+    dropout draws from.
 
     Args:
         dataset: the prepared split.
@@ -232,10 +284,11 @@ def bucket_loader(
         dataset.lengths, batch_size, shuffle=shuffle, seed=seed, bucket_size=bucket_size,
         num_replicas=shard[0], rank=shard[1],
     )  # fmt: skip
-    return DataLoader(
+    return BucketLoader(
         dataset,
         batch_sampler=sampler,
         collate_fn=collate_batch,  # type: ignore[arg-type]
         num_workers=num_workers,
         persistent_workers=num_workers > 0,
+        generator=torch.Generator().manual_seed(seed),
     )
