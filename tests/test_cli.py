@@ -101,7 +101,7 @@ def test_predict_command_writes_jsonl_and_csv(run_dir: Path, tmp_path: Path) -> 
     result = run_textclf("predict", checkpoint, "--format", "csv", stdin="great film\nawful film\n")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
-    assert lines[0] == "text,label,prob_neg,prob_pos"
+    assert lines[0] == "text,label,prob_neg,prob_pos,error"
     assert [line.split(",")[0] for line in lines[1:]] == ["great film", "awful film"]
 
 
@@ -241,7 +241,7 @@ def test_predict_and_export_take_a_config_file(run_dir: Path, tmp_path: Path) ->
     (tmp_path / "predict.yaml").write_text(yaml.safe_dump(config))
     main(["predict", "-c", str(tmp_path / "predict.yaml")])
     lines = (tmp_path / "out.csv").read_text().splitlines()
-    assert lines[0] == "id,text,label,top1_label,top1_prob"
+    assert lines[0] == "id,text,label,top1_label,top1_prob,error"
     assert [line.split(",")[:2] for line in lines[1:]] == [["q1", "a superb film"], ["q2", "the plot was boring"]]
 
     config = {"checkpoint": config["checkpoint"], "output_dir": str(tmp_path / "export"), "format": "torchscript"}

@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 from factories import cache_entries, write_csv
 
-from textclf import FileDataModule, TextDataModule
+from textclf import FileDataModule, TextclfError, TextDataModule
+from textclf.cli import main
 from textclf.data import prepare
 from textclf.data.encoding import detect_file_encoding
 from textclf.data.readers import read_table
@@ -118,15 +119,14 @@ def test_text_stream_reads_the_kept_rows_in_order_on_every_pass() -> None:
         stream.take(np.array([2, 1]))
 
 
-def test_file_encoding_is_detected_across_chunk_boundaries(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_file_encoding_is_detected_across_chunk_boundaries(tmp_path: Path) -> None:
     head = b"x" * ((1 << 20) - 1) + "\u00e9".encode()  # a two-byte character cut by the first 1 MiB chunk
     path = tmp_path / "a.csv"
     path.write_bytes(head + b"\nok\n")
     assert detect_file_encoding(path) == "utf-8-sig"
-    path.write_bytes(head + b"\n\x93quoted\x94\n")
-    with caplog.at_level(logging.WARNING):
-        assert detect_file_encoding(path) == "cp1252"
-    assert f"byte {len(head) + 1}, line 2" in caplog.text
+    path.write_bytes(head + b"\n\x93quoted\x94\n")  # UTF-8 line 1, Windows-1252 line 2: mixed, refused
+    with pytest.raises(TextclfError, match=rf"line 1 is UTF-8 but line 2 \(byte {len(head) + 1}\)"):
+        detect_file_encoding(path)
 
 
 MEASURE = """
@@ -175,3 +175,57 @@ def test_cache_entries_are_readable_by_others_as_the_umask_allows(tmp_path: Path
         os.umask(previous)
     (name,) = cache_entries(tmp_path / "cache")
     assert stat.S_IMODE((tmp_path / "cache" / "data" / name).stat().st_mode) == 0o755  # mkdtemp alone gives 0700
+
+
+# ---- option values: refused by the parser in one line, or working ----------------------------------------------
+
+BAD_OPTIONS = [
+    ("vectors_vocab_size", "null"),  # as reported: passed the parser, then a TypeError inside a link computation
+    ("vectors_vocab_size", "-5"),
+    ("min_freq", "0"),
+    ("batch_size", "0"),
+    ("batch_size", "null"),
+    ("eval_batch_size", "0"),
+    ("max_length", "0"),
+    ("bucket_size", "0"),
+    ("val_fraction", "1.5"),
+    ("test_fraction", "0"),
+    ("fold", "-1"),
+    ("num_folds", "1"),
+    ("num_workers", "-1"),
+    ("seed", "null"),
+    ("keep_words_with_vectors", "null"),
+    ("text_column", "null"),  # a FileDataModule option (str): null reaches no reader
+]
+
+
+@pytest.mark.parametrize(("name", "value"), BAD_OPTIONS, ids=[f"{n}={v}" for n, v in BAD_OPTIONS])
+def test_option_values_the_data_cannot_use_are_refused_by_the_parser_in_one_line(
+    name: str, value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    recipe = Path(__file__).resolve().parents[1] / "recipes" / "trec" / "bilstm_max.yaml"
+    args = ["fit", "-c", str(recipe), f"--data.init_args.{name}", value, "--print_config"]
+    if name == "text_column":
+        args[2] = str(recipe.parents[1] / "custom" / "csv.yaml")
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert exit_info.value.code == 2 and captured.out == ""  # no configuration printed that the run would refuse
+    assert len(lines) == 1 and lines[0].startswith("textclf: error: ") and name in lines[0], lines
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"vectors_vocab_size": 0, "max_vocab_size": 1, "min_freq": 1}, {"fold": 0, "num_folds": 2}, {"max_length": 1}],
+)
+def test_boundary_values_the_parser_accepts_work(tmp_path: Path, options: dict[str, Any]) -> None:
+    data = FileDataModule(str(write_csv(tmp_path / "train.csv", rows=40)), cache_dir=str(tmp_path / "c"), **options)
+    assert len(data.split("train")) > 0 and len(data.vocab) >= 3
+
+
+def test_option_values_are_checked_from_python_too() -> None:
+    with pytest.raises(TextclfError, match=r"^data.vectors_vocab_size is None, not an integer >= 0$"):
+        FileDataModule("train.csv", vectors_vocab_size=None)  # type: ignore[arg-type]
+    with pytest.raises(TextclfError, match=r"data.fold is 3, not in \[0, 2\]"):
+        FileDataModule("train.csv", fold=3, num_folds=3)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import pickle
 import warnings
+import zipfile
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +29,7 @@ from typing import Any, TypeVar
 
 import torch
 
+from textclf.checkpoint_schema import build_error, check_section, check_state_dict
 from textclf.classifier import Classifier
 from textclf.encoders import BagOfEmbeddingsEncoder, Encoder, RNNEncoder
 from textclf.errors import TextclfError
@@ -75,7 +77,9 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device | None = 
 
     Raises:
         TextclfError: the file is missing, not loadable with ``weights_only=True`` (e.g. a pickle payload), not a
-            textclf checkpoint, or of a format version this textclf cannot read. The message names the file.
+            textclf checkpoint, of a format version this textclf cannot read, with a ``textclf`` section of wrong
+            keys, types or ranges, or with weights that do not fit the model it describes. The message names the
+            file.
     """
     path = Path(path)
     if path.is_dir():
@@ -86,10 +90,29 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device | None = 
     key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, str(map_location))
     if key in _READ:
         return _READ[key]
+    if stat.st_size == 0:
+        raise TextclfError(f"{path}: not a readable checkpoint (the file is empty, 0 bytes)")
+    checkpoint = _load(path, map_location)
+    if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("textclf"), dict):
+        raise TextclfError(f"{path}: not a textclf checkpoint (no 'textclf' section)")
+    check_config(checkpoint["textclf"], path)
+    check_state_dict(checkpoint.get("state_dict"), path)
+    from textclf.model import TextClassifier  # here: the model module imports this one
+
+    check_weights(TextClassifier, checkpoint, path)  # on the meta device: a section claiming huge sizes costs nothing
+    _READ.clear()
+    _READ[key] = checkpoint
+    return checkpoint
+
+
+def _load(path: Path, map_location: str | torch.device | None) -> Any:
+    """``torch.load(weights_only=True)`` of ``path``, its failures as one-line TextclfErrors naming the file."""
+    if not zipfile.is_zipfile(path):  # what torch.save (and so Lightning) has written since torch 1.6
+        raise TextclfError(f"{path}: not a readable checkpoint (not a torch zip archive; the file may be truncated)")
     try:
         with warnings.catch_warnings():  # torch warns about the pickle protocol of a file it then refuses
             warnings.simplefilter("ignore")
-            checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+            return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
         # torch's message advises retrying with weights_only=False: not for a file from an unknown source
         reason = "UnpicklingError: not plain tensors and containers"
@@ -97,29 +120,21 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device | None = 
             reason = "UnpicklingError: it holds Python objects, which textclf never unpickles"
         raise TextclfError(f"{path}: not a readable checkpoint ({reason})") from None
     except Exception as e:
-        reason = f"{type(e).__name__}: {(str(e).splitlines() or [''])[0].split('. ')[0]}"
-        raise TextclfError(f"{path}: not a readable checkpoint ({reason}); the file may be truncated") from None
-    if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("textclf"), dict):
-        raise TextclfError(f"{path}: not a textclf checkpoint (no 'textclf' section)")
-    check_config(checkpoint["textclf"], path)
-    _READ.clear()
-    _READ[key] = checkpoint
-    return checkpoint
+        first = (str(e).splitlines() or [""])[0].split(". ")[0]
+        foreign = "enforce fail" in str(e) or "data.pkl" in str(e)  # torch's reader on a zip it did not write
+        reason = "a zip archive that torch.save did not write" if foreign else f"{type(e).__name__}: {first}"
+        hint = "" if foreign else "; the file may be truncated"
+        raise TextclfError(f"{path}: not a readable checkpoint ({reason}){hint}") from None
 
 
 def check_config(config: dict[str, Any], source: str | Path = "checkpoint") -> None:
-    """Refuse a ``textclf`` section of an unknown format version or naming an unregistered encoder."""
-    version = config.get("format_version")
-    if version not in READABLE_VERSIONS:
-        readable = ", ".join(map(str, READABLE_VERSIONS))
-        raise TextclfError(
-            f"{source}: checkpoint format version {version!r} is not supported (this textclf reads {readable})"
-        )
-    encoder = config.get("encoder")
-    name = encoder.get("class_path") if isinstance(encoder, dict) else None
-    if name not in ENCODERS:
-        known = ", ".join(sorted({class_path(c) for c in ENCODERS.values()}))
-        raise TextclfError(f"{source}: checkpoint names an unknown encoder {name!r} (textclf's encoders: {known})")
+    """Refuse a ``textclf`` section textclf did not write: see :func:`textclf.checkpoint_schema.check_section`.
+
+    Raises:
+        TextclfError: an unknown format version, an unregistered encoder, a missing key or one of the wrong type
+            or range; the message names ``source`` and the key.
+    """
+    check_section(config, source, READABLE_VERSIONS, ENCODERS)
 
 
 def check_compatible(config: dict[str, Any], labels: list[str], vocab: Vocabulary, source: str | Path) -> None:
@@ -145,7 +160,7 @@ def check_compatible(config: dict[str, Any], labels: list[str], vocab: Vocabular
 def read_vocabulary(path: str | Path, tokenizer: TokenizerMode | None = None) -> tuple[Vocabulary, TokenizerMode]:
     """The vocabulary stored in a checkpoint and its tokenizer mode, which ``tokenizer`` (if set) must equal."""
     config = read_checkpoint(path)["textclf"]
-    mode = Tokenizer.from_dict(config["tokenizer"]).mode
+    mode = Tokenizer.from_dict(config["tokenizer"]).mode  # checked by read_checkpoint
     if tokenizer not in (None, mode):
         raise TextclfError(
             f"data.tokenizer is {tokenizer!r} but {path} was trained with the {mode!r} tokenizer, which its "
@@ -162,18 +177,27 @@ def encoder_config(encoder: Encoder) -> dict[str, Any]:
     return {"class_path": class_path(type(encoder)), "init_args": encoder.config()}
 
 
-def build_encoder(config: dict[str, Any], *, drop_input_size: bool = False) -> Encoder:
+def build_encoder(
+    config: dict[str, Any], *, drop_input_size: bool = False, source: str | Path = "checkpoint"
+) -> Encoder:
     """An (untrained) encoder from :func:`encoder_config`, its class taken from :data:`ENCODERS` only.
 
     Args:
         config: ``{"class_path", "init_args"}``.
         drop_input_size: leave ``input_size`` out, so the model builds the encoder for its own embedding size.
+        source: the checkpoint, named in errors.
+
+    Raises:
+        TextclfError: the class is not registered, or its settings are refused by the encoder.
     """
     encoder_class = ENCODERS.get(config.get("class_path", ""))
     if encoder_class is None:
-        raise TextclfError(f"checkpoint names an unknown encoder {config.get('class_path')!r}")
+        raise TextclfError(f"{source}: checkpoint names an unknown encoder {config.get('class_path')!r}")
     init_args = {k: v for k, v in config["init_args"].items() if not (drop_input_size and k == "input_size")}
-    return encoder_class(**init_args)
+    try:
+        return encoder_class(**init_args)
+    except (TypeError, ValueError, TextclfError) as e:
+        raise build_error(source, f"its encoder {config['class_path']}", e) from None
 
 
 def model_config(model: Classifier) -> dict[str, Any]:
@@ -195,18 +219,65 @@ def model_config(model: Classifier) -> dict[str, Any]:
     }
 
 
-def build_model(model_class: Callable[..., ModelT], config: dict[str, Any]) -> ModelT:
-    """An untrained model of ``model_class`` from a ``textclf`` section (see :func:`model_config`)."""
-    check_config(config)
-    model = model_class(
-        build_encoder(config["encoder"]),
-        vocab=Vocabulary(config["vocab"], config["vocab_trained_size"]),
-        labels=config["labels"],
-        tokenizer=Tokenizer.from_dict(config["tokenizer"]),
-        **config["model"],
-    )
+def build_model(
+    model_class: Callable[..., ModelT], config: dict[str, Any], source: str | Path = "checkpoint"
+) -> ModelT:
+    """An untrained model of ``model_class`` from a ``textclf`` section (see :func:`model_config`).
+
+    Raises:
+        TextclfError: the section is refused by :func:`check_config`, or the model refuses its settings; the
+            message names ``source``.
+    """
+    check_config(config, source)
+    encoder = build_encoder(config["encoder"], source=source)
+    try:
+        model = model_class(
+            encoder,
+            vocab=Vocabulary(config["vocab"], config["vocab_trained_size"]),
+            labels=config["labels"],
+            tokenizer=Tokenizer.from_dict(config["tokenizer"]),
+            **config["model"],
+        )
+    except (TypeError, ValueError, RuntimeError, TextclfError) as e:
+        raise build_error(source, "its model settings", e) from None
     model.has_pretrained = True
     return model
+
+
+def check_weights(
+    model_class: Callable[..., Classifier], checkpoint: dict[str, Any], source: str | Path, strict: bool = True
+) -> None:
+    """Refuse weights whose names or shapes differ from those of the model the ``textclf`` section describes.
+
+    The model is built on the ``meta`` device (no memory), so a section claiming huge sizes allocates nothing.
+
+    Raises:
+        TextclfError: naming ``source`` and the first weight that is missing, unexpected (``strict``) or of
+            another shape.
+    """
+    with torch.device("meta"):
+        skeleton: Any = build_model(model_class, checkpoint["textclf"], source)
+    check_state_shapes(skeleton, checkpoint["state_dict"], source, strict)
+
+
+def check_state_shapes(model: Any, state: dict[str, torch.Tensor], source: str | Path, strict: bool = True) -> None:
+    """Refuse ``state`` (a checkpoint's weights) when its names or shapes differ from ``model``'s state dict.
+
+    For Lightning's own restore (``--ckpt_path``): call it from the model's ``on_load_checkpoint``, so that a
+    checkpoint whose weights do not fit is a one-line error rather than ``load_state_dict``'s traceback.
+
+    Raises:
+        TextclfError: naming ``source`` and the first weight that is missing, unexpected (``strict``) or of
+            another shape.
+    """
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    problems = [f"size mismatch for {k}: {tuple(v.shape)} in the file, {expected[k]} in its model"
+                for k, v in state.items() if k in expected and tuple(v.shape) != expected[k]]  # fmt: skip
+    problems += [f"{k} is missing" for k in expected if k not in state]
+    if strict:
+        problems += [f"unexpected weight {k}" for k in state if k not in expected]
+    if problems:
+        raise TextclfError(f"{source}: checkpoint does not fit its model ({problems[0]})")
 
 
 def load_model(
@@ -218,10 +289,12 @@ def load_model(
     """A trained model from a checkpoint file alone, in eval mode.
 
     Raises:
-        TextclfError: see :func:`read_checkpoint`; also when the weights do not fit the model the section describes.
+        TextclfError: see :func:`read_checkpoint`; also when the weights do not fit the model the section describes
+            (:func:`check_weights`, before any memory is allocated for the model).
     """
     checkpoint = read_checkpoint(path, map_location)
-    model = build_model(model_class, checkpoint["textclf"])
+    check_weights(model_class, checkpoint, path, strict)
+    model = build_model(model_class, checkpoint["textclf"], path)
     try:
         model.load_state_dict(checkpoint["state_dict"], strict=strict)
     except RuntimeError as e:  # "Error(s) in loading state_dict ...:\n\tsize mismatch for ..."

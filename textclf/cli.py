@@ -6,7 +6,6 @@ on a checkpoint alone (:mod:`textclf.commands`). All six take ``-c config.yaml``
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from pathlib import Path
@@ -47,6 +46,9 @@ class TextclfParser(LightningArgumentParser):
     def dump(self, namespace: Namespace, *args: Any, **kwargs: Any) -> str:
         """Dump ``namespace`` as it will run (:func:`resolve`: the default logger, what checkpoints give)."""
         if "trainer" in namespace:
+            from textclf.config_check import check_nulls
+
+            check_nulls(namespace)  # --print_config prints nothing the run would refuse
             namespace = namespace.clone()
             resolve(namespace, self.subcommand_name)
         if "skip_none" in kwargs:  # Lightning's spelling, deprecated by jsonargparse (warned here, as textclf's)
@@ -132,6 +134,9 @@ class TextclfCLI(LightningCLI):
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
         """Parse, then fill in what the run takes by default (:func:`resolve`), so config.yaml records it."""
         super().parse_arguments(parser, args)
+        from textclf.config_check import check_nulls
+
+        check_nulls(self.config)
         subcommand = self.config.get("subcommand")
         if subcommand not in COMMANDS:  # fit, validate, test, or no subcommand (run=False)
             resolve(self.config[subcommand] if subcommand else self.config, subcommand)
@@ -191,51 +196,29 @@ class TextclfCLI(LightningCLI):
         callback = trainer.checkpoint_callback
         best = getattr(callback, "best_model_path", "") or None
         results = trainer.test(self.model, datamodule=datamodule, ckpt_path=best and "best")
-        run_dir = Path(trainer.log_dir or ".")  # on every rank: under DDP, log_dir is a collective (broadcast)
-        if trainer.is_global_zero and results:
-            summary = {"checkpoint": best, **{k: float(v) for k, v in results[0].items()}}
-            (run_dir / "test_metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
-            log.info("best checkpoint: %s", best)
-            log.info("test: %s", ", ".join(f"{k}={v:.4f}" for k, v in summary.items() if k != "checkpoint"))
         if results:
-            self._write_report(best)
+            self._write_outputs(results, best)
 
     def after_test(self) -> None:
         """Write the evaluation report of the tested checkpoint."""
         config = self.config[self.subcommand] if self.subcommand else self.config
         if not self.trainer.interrupted and isinstance(self.datamodule, TextDataModule):
-            self._write_report(config.get("ckpt_path"))
+            self._write_outputs(None, config.get("ckpt_path"))
 
-    def _write_report(self, checkpoint: str | None) -> None:
-        """Predict the test split once more with the tested model and write the report (rank 0 only)."""
-        from textclf.inference import predict_proba
-        from textclf.report import write_report
+    def _write_outputs(self, results: Any, checkpoint: str | None) -> None:
+        """test_metrics.json (fit) and the report, inside the run directory only (:mod:`textclf.run_outputs`)."""
+        from textclf.run_outputs import write_test_outputs
 
-        trainer, datamodule = self.trainer, self.datamodule
         config = self.config[self.subcommand] if self.subcommand else self.config
-        checkpoint = checkpoint if checkpoint and Path(checkpoint).is_file() else None
-        directory: Path | None = None
-        if config.get("report_dir"):
-            directory = Path(config.report_dir)
-        elif trainer.loggers:
-            directory = Path(trainer.log_dir or ".") / "report"
-        elif checkpoint:
-            parent = Path(checkpoint).resolve().parent
-            directory = (parent.parent if parent.name == "checkpoints" else parent) / "report"
-        if not trainer.is_global_zero:
-            return
-        if directory is None:
-            log.info("no evaluation report: no logger, no checkpoint and no --report_dir to say where it goes")
-            return
-        assert isinstance(datamodule, TextDataModule) and isinstance(self.model, TextClassifier)
-        model, split = self.model, datamodule.split("test")
-        assert split.targets is not None
-        device, autocast = trainer.strategy.root_device, trainer.precision_plugin.forward_context
-        y_prob = predict_proba(model, split, datamodule.eval_batch_size, device=device, autocast=autocast)
-        extra = {"checkpoint": checkpoint}
-        texts = datamodule.split_texts("test")
-        write_report(directory, model.task, split.targets, y_prob, texts, extra, model.label_thresholds())
-        log.info("evaluation report: %s", directory)
+        write_test_outputs(
+            self.trainer,
+            self.datamodule,
+            self.model,
+            results=results or None,
+            checkpoint=checkpoint,
+            report_dir=config.get("report_dir"),
+            default_root_dir=config.trainer.get("default_root_dir"),
+        )
 
 
 def _attribute(name: str) -> Any:

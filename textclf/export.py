@@ -212,7 +212,11 @@ def probe_batch(vocab_size: int, batch: int = 5, seq: int = 9, seed: int = 0) ->
 
 
 def load_exported(path: str | Path) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
-    """``model.onnx`` (onnxruntime, CPU) or ``model.pt`` (TorchScript) as a function (token_ids, lengths) -> probs."""
+    """``model.onnx`` (onnxruntime, CPU) or ``model.pt`` (TorchScript) as a function (token_ids, lengths) -> probs.
+
+    An exported model is a program, not data (a TorchScript archive holds code that runs when loaded and called):
+    load only exports you made or trust. Checkpoints, which are data, are the format to accept from others.
+    """
     path = Path(path)
     if path.suffix == ".onnx":
         import onnxruntime

@@ -35,8 +35,9 @@ def init_from_checkpoint(model: Classifier, path: str | Path) -> str:
         A one-line summary of what was copied, also logged.
 
     Raises:
-        TextclfError: the checkpoint's embedding size, channels or encoder do not fit ``model`` (the message says
-            which and what to change).
+        TextclfError: the checkpoint cannot be read or its weights do not fit the model it describes
+            (:func:`textclf.checkpoint.read_checkpoint`), or its embedding size, channels or encoder do not fit
+            ``model`` (the message says which and what to change).
     """
     checkpoint = read_checkpoint(path)
     config, state = checkpoint["textclf"], checkpoint["state_dict"]

@@ -325,6 +325,7 @@ class TextClassifier(L.LightningModule):
         """
         source = getattr(self._trainer, "ckpt_path", None) or "the checkpoint" if self._trainer else "the checkpoint"
         checkpoint.check_compatible(checkpoint_dict.get("textclf", {}), self.labels, self.vocab, source)
+        checkpoint.check_state_shapes(self, checkpoint_dict.get("state_dict", {}), source)
 
     @classmethod
     def load_from_checkpoint(  # type: ignore[override]

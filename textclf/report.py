@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ def write_report(
     texts: Iterable[str] | None = None,
     extra: dict[str, Any] | None = None,
     thresholds: np.ndarray | None = None,
+    indices: np.ndarray | None = None,
 ) -> Path:
     """Write the report files into ``directory`` (created); returns it.
 
@@ -43,6 +44,9 @@ def write_report(
         texts: the texts in the same order, streamed (None: misclassified records carry no text).
         extra: more entries for ``metrics.json`` (e.g. the checkpoint).
         thresholds: ``(num_labels,)`` decision thresholds of a multi-label model.
+        indices: ``(n,)`` increasing positions of the examples in ``texts`` and in the split (a report on part
+            of a split: the tested batches); ``texts`` then streams the whole split, and misclassified records
+            carry these positions as their ``index``. None: example ``i`` is text ``i``.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -74,7 +78,11 @@ def write_report(
     predicted = task.decide(prob.numpy(), None if limits is None else limits.numpy())
     truth = task.names(true)
     wrong = np.flatnonzero([task.differ(p, t) for p, t in zip(predicted, truth, strict=True)])
-    _write_misclassified(directory / "misclassified.jsonl", wrong, truth, predicted, prob.numpy(), labels, texts)
+    if indices is not None and texts is not None:
+        texts = _select(texts, indices)
+    _write_misclassified(
+        directory / "misclassified.jsonl", wrong, truth, predicted, prob.numpy(), labels, texts, indices
+    )
     if task.plots_confusion:
         plot_confusion_matrix(scores["confusion"], labels, directory / "confusion_matrix.png")
     return directory
@@ -88,8 +96,12 @@ def _write_misclassified(
     prob: np.ndarray,
     labels: list[str],
     texts: Iterable[str] | None,
+    positions: np.ndarray | None = None,
 ) -> None:
-    """One JSON record per wrong prediction (indices ``wrong``), in test-split order; ``texts`` is streamed once."""
+    """One JSON record per wrong prediction (indices ``wrong``), in test-split order; ``texts`` is streamed once.
+
+    ``positions`` (optional) maps row ``i`` to the example number written as its ``index``.
+    """
     stream = iter(texts) if texts is not None else None
     position = 0
     with path.open("w", encoding="utf-8") as handle:
@@ -100,13 +112,25 @@ def _write_misclassified(
                     next(stream)
                 text, position = next(stream), index + 1
             record = {
-                "index": index,
+                "index": index if positions is None else int(positions[index]),
                 "text": text,
                 "true": true[index],
                 "predicted": predicted[index],
                 "probs": {label: round(float(p), 6) for label, p in zip(labels, prob[index], strict=True)},
             }
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+def _select(texts: Iterable[str], indices: np.ndarray) -> Iterator[str]:
+    """The texts at the increasing positions ``indices`` of the stream ``texts``."""
+    wanted = iter(indices.tolist())
+    target = next(wanted, None)
+    for position, text in enumerate(texts):
+        if target is None:
+            return
+        if position == target:
+            yield text
+            target = next(wanted, None)
 
 
 def plot_confusion_matrix(matrix: np.ndarray, labels: Sequence[str], path: str | Path) -> bool:

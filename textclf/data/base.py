@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
 from textclf.data.batching import TokenIdsDataset, bucket_loader
 from textclf.data.cache import CacheEntry, default_cache_dir
-from textclf.data.prepare import build_vocabulary, read_prepared, summary, write_prepared
+from textclf.data.options import AtLeastTwo, NonNegativeInt, OpenUnitInterval, PositiveInt, check_options, plain
+from textclf.data.prepare import build_vocabulary, load_split, read_prepared, summary, write_prepared
 from textclf.data.splits import LabelledSplit, carve_missing_splits, clean_split, label_order
 from textclf.errors import TextclfError
 from textclf.tokenize import Tokenizer, TokenizerMode
@@ -33,11 +33,10 @@ class TextDataModule(L.LightningDataModule):
     """Base of every corpus: subclasses only say how to read their raw splits.
 
     On first use (``prepare_data``, ``setup`` or any of ``vocab``/``labels``/``embeddings``) the raw splits are
-    read, cleaned (empty texts dropped with a logged count), missing val/test splits carved from train
-    (stratified, seeded), tokenised and numericalised batch by batch (:mod:`textclf.data.prepare`: memory stays
-    flat as the corpus grows; CSV, JSONL and Parquet texts stay on disk), and the result is cached under
-    ``cache_dir`` keyed by the data files, tokenizer and vocabulary settings. Later runs load the cache
-    (memory-mapped) and start within seconds.
+    read, cleaned (empty texts dropped with a logged count), missing val/test splits carved from train (stratified,
+    seeded), tokenised and numericalised batch by batch (:mod:`textclf.data.prepare`: memory stays flat as the
+    corpus grows), and cached under ``cache_dir`` keyed by the data files, tokenizer and vocabulary settings.
+    Later runs load the cache (memory-mapped) and start within seconds.
 
     Args:
         tokenizer: ``basic`` (lowercase, punctuation split), ``cased`` or ``whitespace``; default ``basic``, or the
@@ -56,68 +55,70 @@ class TextDataModule(L.LightningDataModule):
         val_fraction: fraction of train held out (stratified) when the corpus has no validation split.
         test_fraction: fraction of train held out (stratified) when the corpus has no test split.
         fold: for corpora without a test split: use this fold (0-based) of a seeded stratified ``num_folds``-fold
-            partition as the test split instead of a ``test_fraction`` hold-out (cross-validation).
-        num_folds: number of folds for ``fold``.
+            partition (``num_folds`` >= 2) as the test split instead of a ``test_fraction`` hold-out.
         num_workers: DataLoader worker processes.
-        cache_dir: where prepared data and vector matrices are cached (default ``$TEXTCLF_CACHE`` or
-            ``~/.cache/textclf``).
+        cache_dir: where prepared data and vector matrices are cached (default ``$TEXTCLF_CACHE``, ~/.cache/textclf).
         seed: seed of the held-out splits, the shuffling and the initialisation of words without vectors.
         init_vocab_from: a checkpoint to fine-tune from: numericalise with its vocabulary (see docs/finetune.md).
         extend_vocab: with ``init_vocab_from``: add the training words it lacks (they take their vector from
             ``vectors`` or the init for missing words); False keeps its vocabulary exactly.
         multi_label: every text has a set of labels (possibly empty) instead of one; batches then carry
             multi-hot ``(batch, num_labels)`` float targets (see docs/multi-label.md).
+
+    Raises:
+        TextclfError: an option out of its range, as the parser refuses it (:mod:`textclf.data.options`).
     """
 
     def __init__(
         self,
         *,
         tokenizer: TokenizerMode | None = None,
-        max_length: int | None = None,
-        min_freq: int = 1,
-        max_vocab_size: int | None = None,
+        max_length: PositiveInt | None = None,
+        min_freq: PositiveInt = 1,
+        max_vocab_size: PositiveInt | None = None,
         vectors: str | None = None,
         keep_words_with_vectors: bool = False,
-        vectors_vocab_size: int = 0,
-        batch_size: int = 50,
-        eval_batch_size: int | None = None,
-        bucket_size: int = 100,
-        val_fraction: float = 0.1,
-        test_fraction: float = 0.1,
-        fold: int | None = None,
-        num_folds: int = 10,
-        num_workers: int = 0,
+        vectors_vocab_size: NonNegativeInt = 0,
+        batch_size: PositiveInt = 50,
+        eval_batch_size: PositiveInt | None = None,
+        bucket_size: PositiveInt = 100,
+        val_fraction: OpenUnitInterval = 0.1,
+        test_fraction: OpenUnitInterval = 0.1,
+        fold: NonNegativeInt | None = None,
+        num_folds: AtLeastTwo = 10,
+        num_workers: NonNegativeInt = 0,
         cache_dir: str | None = None,
-        seed: int = 42,
+        seed: NonNegativeInt = 42,
         init_vocab_from: str | None = None,
         extend_vocab: bool = True,
         multi_label: bool = False,
     ) -> None:
+        check_options(o := plain({k: v for k, v in locals().items() if k not in ("self", "__class__")}))
         super().__init__()
-        self.multi_label = multi_label
+        self.multi_label: bool = multi_label
         self.init_vocab_from = init_vocab_from
-        self.extend_vocab = extend_vocab
+        self.extend_vocab: bool = extend_vocab
         self._init_vocab: Vocabulary | None = None  # init_vocab_from's, read when the data is first needed
         self._tokenizer_mode = tokenizer
         try:  # checked now; with init_vocab_from, the checkpoint's mode replaces the default
-            self._tokenizer = Tokenizer(tokenizer or "basic", max_length)
+            self._tokenizer = Tokenizer(tokenizer or "basic", o["max_length"])
         except ValueError as e:
             raise TextclfError(str(e)) from None
-        self.min_freq = min_freq
-        self.max_vocab_size = max_vocab_size
+        self.min_freq: int = o["min_freq"]
+        self.max_vocab_size: int | None = o["max_vocab_size"]
         self.vectors = vectors
-        self.keep_words_with_vectors = keep_words_with_vectors
-        self.vectors_vocab_size = vectors_vocab_size
-        self.batch_size = batch_size
-        self.eval_batch_size = eval_batch_size or 4 * batch_size
-        self.bucket_size = bucket_size
-        self.val_fraction = val_fraction
-        self.test_fraction = test_fraction
-        self.fold = fold
-        self.num_folds = num_folds
-        self.num_workers = num_workers
+        self.keep_words_with_vectors: bool = keep_words_with_vectors
+        self.vectors_vocab_size: int = o["vectors_vocab_size"]
+        self.batch_size: int = o["batch_size"]
+        self.eval_batch_size: int = o["eval_batch_size"] or 4 * o["batch_size"]
+        self.bucket_size: int = o["bucket_size"]
+        self.val_fraction: float = o["val_fraction"]
+        self.test_fraction: float = o["test_fraction"]
+        self.fold: int | None = o["fold"]
+        self.num_folds: int = o["num_folds"]
+        self.num_workers: int = o["num_workers"]
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
-        self.seed = seed
+        self.seed: int = o["seed"]
         self._meta: dict[str, Any] | None = None
         self._prepared: Path | None = None  # the prepared-data cache entry, once prepare() found or built it
         self._datasets: dict[str, TokenIdsDataset] = {}
@@ -179,11 +180,7 @@ class TextDataModule(L.LightningDataModule):
     def split(self, name: str) -> TokenIdsDataset:
         """The prepared split ``train``, ``val`` or ``test`` (memory-mapped from the cache)."""
         if name not in self._datasets:
-            directory = self._prepared_dir()
-            ids = np.load(directory / f"{name}.ids.npy", mmap_mode="r")
-            offsets = np.load(directory / f"{name}.offsets.npy")
-            labels = np.load(directory / f"{name}.labels.npy")
-            self._datasets[name] = TokenIdsDataset(ids, offsets, labels)
+            self._datasets[name] = load_split(self._prepared_dir(), name)
         return self._datasets[name]
 
     def split_meta(self, name: str) -> dict[str, list[Any]]:

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from textclf.data.batching import TokenIdsDataset
 from textclf.data.splits import LabelledSplit, encode_labels
 from textclf.tokenize import Tokenizer
 from textclf.vocab import Vocabulary
@@ -148,14 +149,56 @@ def write_prepared(
 
 
 def read_prepared(directory: Path) -> dict[str, Any]:
-    """The ``meta.json`` of a finished prepared-data entry; an error when it or a split's arrays are missing."""
+    """The ``meta.json`` of a finished prepared-data entry, every split's arrays checked (:func:`load_split`).
+
+    An entry is data only: JSON and ``.npy`` files read with ``allow_pickle=False``, so a damaged or hostile cache
+    folder can make textclf rebuild the entry, never run code.
+
+    Raises:
+        ValueError, KeyError, TypeError, OSError: the meta or a split's arrays are missing or inconsistent (the
+            cache rebuilds such an entry, :data:`textclf.data.cache.CORRUPT_ERRORS`).
+    """
     meta: dict[str, Any] = json.loads((directory / "meta.json").read_text())
+    if not isinstance(meta, dict) or not isinstance(meta.get("sizes"), dict):
+        raise ValueError("meta.json is not a prepared-data meta")
+    for key in ("vocab", "labels"):
+        if not isinstance(meta.get(key), list) or not all(isinstance(item, str) for item in meta[key]):
+            raise ValueError(f"meta.json: {key} is not a list of strings")
+    Vocabulary(meta["vocab"], meta["trained_size"])  # raises ValueError/TypeError for a damaged one
     files = [f"{name}.{file}" for name in meta["sizes"] for file in SPLIT_FILES]
     missing = [file for file in files if not (directory / file).is_file()]
     if missing:
         raise FileNotFoundError(f"missing {', '.join(missing)}")
+    for name, size in meta["sizes"].items():
+        if len(load_split(directory, name, len(meta["labels"]))) != size:
+            raise ValueError(f"{name} split: {size} examples in meta.json, not in its arrays")
     log.info("using prepared data from %s", directory)
     return meta
+
+
+def load_split(directory: Path, name: str, num_labels: int | None = None) -> TokenIdsDataset:
+    """The prepared split ``name`` of an entry: ids memory-mapped, offsets and labels loaded (no pickles).
+
+    Raises:
+        ValueError: an array of the wrong kind or shape: ids not 1-d integers, offsets not ``(n + 1,)``
+            increasing from 0 to ``len(ids)``, labels not ``(n,)`` integers in ``[0, num_labels)`` or
+            ``(n, num_labels)`` multi-hot rows.
+    """
+    ids = np.load(directory / f"{name}.ids.npy", mmap_mode="r", allow_pickle=False)
+    offsets = np.load(directory / f"{name}.offsets.npy", allow_pickle=False)
+    labels = np.load(directory / f"{name}.labels.npy", allow_pickle=False)
+    n = len(offsets) - 1
+    if ids.ndim != 1 or ids.dtype.kind not in "iu" or offsets.ndim != 1 or offsets.dtype.kind not in "iu" or n < 0:
+        raise ValueError(f"{name} split: ids or offsets are not 1-d integer arrays")
+    if offsets[0] != 0 or offsets[-1] != len(ids) or bool(np.any(np.diff(offsets) < 0)):
+        raise ValueError(f"{name} split: offsets do not run from 0 to {len(ids)} in order")
+    if len(labels) != n or labels.ndim not in (1, 2) or labels.dtype.kind not in "iuf":
+        raise ValueError(f"{name} split: {len(labels)} labels for {n} texts")
+    if num_labels is not None and labels.ndim == 1 and n and not 0 <= labels.min() <= labels.max() < num_labels:
+        raise ValueError(f"{name} split: label indices outside [0, {num_labels})")
+    if num_labels is not None and labels.ndim == 2 and labels.shape[1] != num_labels:
+        raise ValueError(f"{name} split: {labels.shape[1]} label columns, not {num_labels}")
+    return TokenIdsDataset(ids, offsets, labels)
 
 
 def summary(meta: dict[str, Any]) -> str:
