@@ -272,7 +272,7 @@ def test_documented_spellings_keep_working(run_dir: Path, tmp_path: Path, monkey
         logging.getLogger("textclf").removeHandler(handler)
     assert not [message for message in messages if "texts/s" in message]  # --no-progress
     lines = (tmp_path / "out.txt").read_text().splitlines()
-    assert lines[0] == "id,lang,src,text,label,labels,top1_label,top1_prob"
+    assert lines[0] == "id,lang,src,text,label,labels,top1_label,top1_prob,error"
     assert [line.split(",")[:4] for line in lines[1:]] == [
         ["q1", "en", "x", "a superb film"],
         ["q2", "en", "y", "the plot was boring"],

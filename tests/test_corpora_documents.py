@@ -106,13 +106,16 @@ def test_imdb_layout_and_location_errors_say_what_was_expected(tmp_path: Path) -
         next(nowhere.unlabelled_texts())
 
 
+TWO_REVIEWS = ("bad<br />film", "good<br /><br />film")  # distinct texts: copies of a text never straddle splits
+
+
 def test_imdb_from_a_hub_layout_is_cleaned_the_same_way(tmp_path: Path) -> None:
     features = {"text": datasets.Value("string"), "label": datasets.ClassLabel(names=["neg", "pos"])}
     repo = write_hub_repo(
         tmp_path / "repo",
         features,
         {
-            "train": {"text": ["bad<br />film", "good<br /><br />film"] * 3, "label": [0, 1] * 3},
+            "train": {"text": [t + end for end in ("", " a", " b") for t in TWO_REVIEWS], "label": [0, 1] * 3},
             "test": {"text": ["dull<br/>film", "fine film"], "label": [0, 1]},
             "unsupervised": {"text": ["some<br />review"], "label": [-1]},
         },

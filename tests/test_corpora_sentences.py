@@ -134,7 +134,7 @@ def test_polarity_default_holdout_and_ten_fold_cross_validation(tmp_path: Path) 
     assert all(fold.prepare()["sizes"] == {"train": 32, "val": 4, "test": 4} for fold in folds)
     assert len(set().union(*tests)) == 40  # the ten test folds partition the corpus
     assert decoded(folds[3], "test").isdisjoint(decoded(folds[3], "train") | decoded(folds[3], "val"))
-    with pytest.raises(TextclfError, match=r"fold must be in \[0, 9\]"):
+    with pytest.raises(TextclfError, match=r"data.fold is 10, not in \[0, 9\]"):
         MR(**options, fold=10).prepare()
 
 

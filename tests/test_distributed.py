@@ -199,7 +199,12 @@ def test_a_layer_sets_its_keys_and_keeps_the_recipes_trainer(layer, capsys):
     assert {k: layered[k] for k in own} == own
     assert layered["precision"] == "bf16-mixed" and layered["accelerator"] == "gpu"
     assert {k: v for k, v in layered.items() if k not in own} == {k: v for k, v in base.items() if k not in own}
-    assert [c["class_path"].rpartition(".")[2] for c in layered["callbacks"]] == ["ModelCheckpoint", "EarlyStopping"]
+    assert [c["class_path"].rpartition(".")[2] for c in layered["callbacks"]] == [
+        "ModelCheckpoint",
+        "EarlyStopping",
+        "Resumable",
+        "NonFiniteGuard",
+    ]
     assert layered["use_distributed_sampler"] is False and layered["gradient_clip_val"] == 5.0
 
 

@@ -21,7 +21,8 @@ def write_trec_hub_repo(directory: Path, label_column: str = "coarse_label", cla
     names = ["ABBR", "ENTY", "DESC", "HUM", "LOC", "NUM"]
     label_type = datasets.ClassLabel(names=names) if class_label else datasets.Value("int64")
     features = {"text": datasets.Value("string"), label_column: label_type}
-    splits = {"train": (["who is he ?", "where is it ?", "how many ?"] * 4, [3, 4, 5] * 4), "test": (["who ?"], [3])}
+    train = [f"{question} {i}" for i in range(4) for question in ("who is he ?", "where is it ?", "how many ?")]
+    splits = {"train": (train, [3, 4, 5] * 4), "test": (["who ?"], [3])}
     columns = {split: {"text": texts, label_column: labels} for split, (texts, labels) in splits.items()}
     return write_hub_repo(directory, features, columns)
 

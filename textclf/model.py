@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
-from torchmetrics import Metric, MetricCollection
+from torchmetrics import MeanMetric, Metric, MetricCollection
 
 from textclf import checkpoint, inference
 from textclf.embedding import EmbeddingMode, WordEmbedding, embedding_size
@@ -156,6 +156,7 @@ class TextClassifier(L.LightningModule):
         if initial is not None:  # kept in the state dict, so checkpoints carry tuned thresholds
             self.register_buffer("decision_thresholds", initial)
         self.eval_metrics = nn.ModuleDict({stage: self.task.metric() for stage in ("val", "test")})
+        self.eval_losses = nn.ModuleDict({stage: MeanMetric() for stage in ("val", "test")})
         self.init_from = init_from
         self.freeze_backbone_epochs = freeze_backbone_epochs
         self.backbone_lr_scale = backbone_lr_scale
@@ -218,7 +219,9 @@ class TextClassifier(L.LightningModule):
         if stage == "train":
             self.log("train/loss", loss, batch_size=size, prog_bar=True)
             return loss
-        self.log(f"{stage}/loss", loss, batch_size=size, sync_dist=True, prog_bar=True)
+        mean_loss: MeanMetric = self.eval_losses[stage]  # type: ignore[assignment]
+        mean_loss.update(loss, weight=size)  # states summed across ranks: Lightning's sync_dist mean rounds counts
+        self.log(f"{stage}/loss", mean_loss, prog_bar=True)
         self._metric(stage).update(self.task.probabilities(logits), targets)
         return loss
 
