@@ -97,7 +97,8 @@ class NonFiniteGuard(Callback):
         saved = save_last(trainer)
         callback = trainer.checkpoint_callback
         best = callback.best_model_path if isinstance(callback, ModelCheckpoint) else ""
-        state = f"state before this batch: {saved}" if saved else "weights not finite, no last.ckpt written"
+        unsaved = "no last.ckpt written (weights not finite, or checkpointing off)"
+        state = f"state before this batch: {saved}" if saved else unsaved
         limit = f" after {self.skipped} skipped batches (max_skips)" if self.action == "skip" else ""
         raise NonFiniteError(
             f"non-finite {what} at {where}: training stopped{limit}; {state}; best checkpoint: {best or 'none yet'} "

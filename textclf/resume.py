@@ -90,7 +90,8 @@ class Resumable(Callback):
             saved = save_last(trainer)
             where = position(trainer)
             if trainer.is_global_zero:
-                kept = f"saved {saved}; continue with --ckpt_path last" if saved else "weights not finite, not saved"
+                unsaved = "not saved (weights not finite, or checkpointing off)"
+                kept = f"saved {saved}; continue with --ckpt_path last" if saved else unsaved
                 log.warning("SIGTERM: training stopped after %s; %s", where, kept)
 
     # ---- metrics.csv rows that match the checkpoint ----------------------------------------------------------------
@@ -126,10 +127,12 @@ def position(trainer: L.Trainer) -> str:
     return f"epoch {trainer.current_epoch}, global step {trainer.global_step}, batch {max(batch, 0)}"
 
 
-def last_path(trainer: L.Trainer) -> Path:
-    """Where ``last.ckpt`` goes: the first ModelCheckpoint's folder, else ``<run directory>/checkpoints``."""
+def last_path(trainer: L.Trainer) -> Path | None:
+    """Where ``last.ckpt`` goes: the first ModelCheckpoint's folder; None when checkpointing is off (no callback)."""
     callback = trainer.checkpoint_callback
-    if isinstance(callback, ModelCheckpoint) and callback.dirpath:
+    if not isinstance(callback, ModelCheckpoint):
+        return None
+    if callback.dirpath:
         name = callback.CHECKPOINT_NAME_LAST.replace("{", "").replace("}", "")
         return Path(callback.dirpath) / f"{name}{callback.FILE_EXTENSION}"
     return Path(trainer.log_dir or trainer.default_root_dir) / "checkpoints" / "last.ckpt"
@@ -138,17 +141,22 @@ def last_path(trainer: L.Trainer) -> Path:
 def save_last(trainer: L.Trainer) -> str | None:
     """Write ``last.ckpt`` for the batches trained so far; None (nothing written) when a weight is not finite.
 
+    Nothing is written either when the trainer keeps no checkpoints (``enable_checkpointing=False``): not where
+    nobody asked for a file.
+
     The training loader's position is set to the batches whose optimizer step ran (Lightning's ``processed``
     count), so a stop raised before an optimizer step resumes at that batch.
     """
+    path = last_path(trainer)
     model = trainer.lightning_module
+    if path is None:
+        return None
     finite = all(bool(torch.isfinite(p).all()) for p in model.parameters())
     if not finite:
         return None
     loader = trainer.fit_loop._combined_loader.iterables if trainer.fit_loop._combined_loader else None
     if isinstance(loader, BucketLoader):
         loader.position = trainer.fit_loop.epoch_loop.batch_progress.current.processed  # type: ignore[attr-defined]
-    path = last_path(trainer)
     trainer.save_checkpoint(path)
     callback = trainer.checkpoint_callback
     if isinstance(callback, ModelCheckpoint):
