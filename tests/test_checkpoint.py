@@ -10,10 +10,11 @@ import lightning as L
 import numpy as np
 import pytest
 import torch
-from factories import tiny_data
+from factories import RECIPES, tiny_data
 
 from textclf import RNNEncoder, TextClassifier, TextclfError
 from textclf import checkpoint as ckpt
+from textclf.cli import main
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 EXPECTED = json.loads((FIXTURES / "format1_expected.json").read_text())
@@ -114,3 +115,21 @@ def test_hyperparameters_are_saved_for_lightning_and_loggers(tmp_path: Path) -> 
     saved = torch.load(tmp_path / "m.ckpt", weights_only=True)  # plain types only
     assert saved["hyper_parameters"]["embedding_mode"] == "multichannel"
     assert saved["textclf"]["model"]["embedding_mode"] == "multichannel"
+
+
+def test_weights_only_false_is_refused_before_anything_loads(capsys: pytest.CaptureFixture[str]) -> None:
+    args = [
+        "test",
+        "-c",
+        str(RECIPES / "trec" / "bilstm_max.yaml"),
+        "--ckpt_path",
+        "some.ckpt",
+        "--weights_only",
+        "false",
+    ]
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code == 2
+    assert (
+        capsys.readouterr().err.strip().splitlines()[-1].startswith("textclf: error: --weights_only false is refused")
+    )

@@ -340,6 +340,8 @@ def test_texts_are_cut_to_the_token_limit(checkpoint: Path, tmp_path: Path) -> N
     first, second = (json.loads(line) for line in out.read_text().splitlines())
     assert first["probs"] == second["probs"]  # the long text is predicted on its first 7 tokens
     assert len(first["text"]) == 7 * 64  # and cut to 64 bytes a token before tokenising
+    main(["predict", str(checkpoint), str(source), "-o", str(tmp_path / "cli.jsonl"), "--max-length", "7"])
+    assert (tmp_path / "cli.jsonl").read_text() == out.read_text()  # the command line sets the same limit
     with pytest.raises(TextclfError, match="--max-length must be at least 1"):
         predict_files(str(checkpoint), [str(source)], str(out), max_length=0)
 

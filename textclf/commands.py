@@ -92,6 +92,14 @@ def add_predict_arguments(parser: ArgumentParser) -> None:
         "reaches P. Multi-label models always write labels, with the checkpoint's per-label thresholds unless "
         "--threshold replaces them",
     )
+    _option(
+        parser,
+        "max_length",
+        type=int | None,
+        default=None,
+        help="tokens kept per text (default: the checkpoint's tokenizer max_length, else 10,000; never more than the "
+        "checkpoint's); a line is first cut to 64 bytes per token, so memory stays bounded whatever the line lengths",
+    )
     _option(parser, "batch_size", type=int, default=256, help="texts per forward pass")
     _option(parser, "device", type=str, default="cpu", help="torch device, e.g. cpu or cuda")
     parser.add_argument(
@@ -114,6 +122,7 @@ def run_predict(config: Namespace) -> None:
         keep_columns=[name.strip() for name in keep if name.strip()],
         top_k=config.top_k,
         threshold=config.threshold,
+        max_length=config.max_length,
         batch_size=config.batch_size,
         device=config.device,
         progress=config.progress,

@@ -26,6 +26,10 @@ def resolve(config: Namespace, subcommand: str | None) -> None:
     runs with ``model.init_from`` what the configuration leaves unset (:func:`from_init_checkpoint`).
     """
     set_default_logger(config)
+    if config.get("weights_only") is False:  # Lightning would unpickle the checkpoint: arbitrary code from a file
+        from textclf.errors import TextclfError
+
+        raise TextclfError("--weights_only false is refused: textclf checkpoints load as data (weights_only=True)")
     if subcommand == "fit" and config.get("ckpt_path"):
         resume_in_run(config)
     checkpoint = config.get("ckpt_path")
