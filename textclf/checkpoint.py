@@ -33,6 +33,7 @@ from textclf.checkpoint_schema import build_error, check_section, check_state_di
 from textclf.classifier import Classifier
 from textclf.encoders import BagOfEmbeddingsEncoder, Encoder, RNNEncoder
 from textclf.errors import TextclfError
+from textclf.numbers import plain_value
 from textclf.tokenize import Tokenizer, TokenizerMode
 from textclf.vocab import Vocabulary
 
@@ -77,9 +78,9 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device | None = 
 
     Raises:
         TextclfError: the file is missing, not loadable with ``weights_only=True`` (e.g. a pickle payload), not a
-            textclf checkpoint, of a format version this textclf cannot read, with a ``textclf`` section of wrong
-            keys, types or ranges, or with weights that do not fit the model it describes. The message names the
-            file.
+            textclf checkpoint, of a format version this textclf cannot read, or with a ``textclf`` section of wrong
+            keys, types or ranges. The message names the file. Whether the weights fit the model the section
+            describes is :func:`check_weights`' job, which the callers that build a model call.
     """
     path = Path(path)
     if path.is_dir():
@@ -97,9 +98,6 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device | None = 
         raise TextclfError(f"{path}: not a textclf checkpoint (no 'textclf' section)")
     check_config(checkpoint["textclf"], path)
     check_state_dict(checkpoint.get("state_dict"), path)
-    from textclf.model import TextClassifier  # here: the model module imports this one
-
-    check_weights(TextClassifier, checkpoint, path)  # on the meta device: a section claiming huge sizes costs nothing
     _READ.clear()
     _READ[key] = checkpoint
     return checkpoint
@@ -200,23 +198,37 @@ def build_encoder(
         raise build_error(source, f"its encoder {config['class_path']}", e) from None
 
 
+def add_section(model: Classifier, checkpoint: dict[str, Any]) -> None:
+    """Complete a checkpoint Lightning is saving: its ``textclf`` section, and hyperparameters as plain numbers.
+
+    The section is :func:`model_config`; the numbers go through :func:`textclf.numbers.plain_value`, so that the
+    file loads with ``weights_only=True``.
+    """
+    checkpoint["textclf"] = model_config(model)
+    for key in ("hyper_parameters", "datamodule_hyper_parameters"):
+        if isinstance(checkpoint.get(key), dict):
+            checkpoint[key] = plain_value(checkpoint[key])
+
+
 def model_config(model: Classifier) -> dict[str, Any]:
     """The ``textclf`` section of ``model``'s checkpoints (plain types only)."""
-    return {
-        "format_version": FORMAT_VERSION,
-        "vocab": model.vocab.tokens,
-        "vocab_trained_size": model.vocab.trained_size,
-        "labels": model.labels,
-        "tokenizer": model.tokenizer.to_dict(),
-        "encoder": encoder_config(model.encoder),
-        "model": {
-            "embedding_dim": model.embedding_dim,
-            "embedding_mode": model.embedding_mode,
-            "embedding_dropout": model.embedding_dropout.p,
-            "dropout": model.dropout.p,
-            "multi_label": model.task.multi_label,
-        },
-    }
+    return plain_value(
+        {
+            "format_version": FORMAT_VERSION,
+            "vocab": model.vocab.tokens,
+            "vocab_trained_size": model.vocab.trained_size,
+            "labels": model.labels,
+            "tokenizer": model.tokenizer.to_dict(),
+            "encoder": encoder_config(model.encoder),
+            "model": {
+                "embedding_dim": model.embedding_dim,
+                "embedding_mode": model.embedding_mode,
+                "embedding_dropout": model.embedding_dropout.p,
+                "dropout": model.dropout.p,
+                "multi_label": model.task.multi_label,
+            },
+        }
+    )
 
 
 def build_model(

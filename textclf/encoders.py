@@ -9,10 +9,12 @@ import warnings
 from typing import Any, Literal, get_args
 
 import torch
+from jsonargparse.typing import PositiveInt
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from textclf.errors import TextclfError
+from textclf.numbers import DropoutRate
 from textclf.pooling import AttentionPooling, last_pool, lengths_to_mask, max_pool, mean_pool
 
 Cell = Literal["lstm", "gru"]
@@ -123,10 +125,10 @@ class RNNEncoder(Encoder):
         input_size: int | None = None,
         *,
         cell: Cell = "lstm",
-        hidden_size: int = 150,
-        num_layers: int = 1,
+        hidden_size: PositiveInt = 150,
+        num_layers: PositiveInt = 1,
         bidirectional: bool = True,
-        dropout: float = 0.0,
+        dropout: DropoutRate = 0.0,
         pooling: RNNPooling = "max",
         implementation: Implementation = "auto",
     ) -> None:
@@ -151,10 +153,10 @@ class RNNEncoder(Encoder):
         if not 0.0 <= dropout < 1.0:
             raise TextclfError(f"dropout must be in [0, 1), got {dropout}")
         self.cell: Cell = cell
-        self.hidden_size = hidden_size
-        self.num_layers = num_layers
+        self.hidden_size = int(hidden_size)  # plain numbers, not the parser's PositiveInt: checkpoints are data
+        self.num_layers = int(num_layers)
         self.bidirectional = bidirectional
-        self.dropout = dropout
+        self.dropout = float(dropout)
         self.pooling: RNNPooling = pooling
         self.implementation: Implementation = implementation
         self.rnn: nn.LSTM | nn.GRU | None = None

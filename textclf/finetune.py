@@ -21,7 +21,7 @@ from lightning.pytorch.callbacks import BackboneFinetuning
 from torch import Tensor
 from torch.optim import Optimizer
 
-from textclf.checkpoint import class_path, read_checkpoint
+from textclf.checkpoint import check_weights, class_path, read_checkpoint
 from textclf.classifier import Classifier
 from textclf.errors import TextclfError
 
@@ -35,11 +35,12 @@ def init_from_checkpoint(model: Classifier, path: str | Path) -> str:
         A one-line summary of what was copied, also logged.
 
     Raises:
-        TextclfError: the checkpoint cannot be read or its weights do not fit the model it describes
-            (:func:`textclf.checkpoint.read_checkpoint`), or its embedding size, channels or encoder do not fit
-            ``model`` (the message says which and what to change).
+        TextclfError: the checkpoint cannot be read (:func:`textclf.checkpoint.read_checkpoint`), its weights do
+            not fit the model it describes (:func:`~textclf.checkpoint.check_weights`), or its embedding size,
+            channels or encoder do not fit ``model`` (the message says which and what to change).
     """
     checkpoint = read_checkpoint(path)
+    check_weights(type(model), checkpoint, path)  # on the meta device: a section claiming huge sizes costs nothing
     config, state = checkpoint["textclf"], checkpoint["state_dict"]
     vectors = _init_embedding(model, path, config, state)
     _init_encoder(model, path, config, state)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import lightning as L
 import numpy as np
 import torch
+from jsonargparse.typing import ClosedUnitInterval, NonNegativeFloat, NonNegativeInt, PositiveInt
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 from torchmetrics import MeanMetric, Metric, MetricCollection
@@ -47,8 +48,7 @@ class TextClassifier(L.LightningModule):
         vocab: the vocabulary (from the data module).
         labels: class names in index order (from the data module).
         tokenizer: the tokenizer the vocabulary was built with (from the data module).
-        embedding_dim: vector size; taken from ``pretrained_embeddings`` when those are given (stating both
-            with different values is an error).
+        embedding_dim: vector size; from ``pretrained_embeddings`` when those are given (another size is an error).
         embedding_mode: ``static`` (frozen vectors), ``non-static`` (fine-tuned), ``multichannel`` (a frozen and
             a fine-tuned copy, concatenated) or ``random`` (no pretrained vectors).
         pretrained_embeddings: ``(vocab_size, embedding_dim)`` initial vectors (from the data module).
@@ -85,18 +85,18 @@ class TextClassifier(L.LightningModule):
         vocab: Vocabulary | Sequence[str],
         labels: Sequence[str],
         tokenizer: Tokenizer | None = None,
-        embedding_dim: int | None = None,
+        embedding_dim: PositiveInt | None = None,
         embedding_mode: EmbeddingMode = "non-static",
         pretrained_embeddings: Tensor | None = None,
-        embedding_dropout: float = 0.25,
-        dropout: float = 0.5,
+        embedding_dropout: ClosedUnitInterval = 0.25,
+        dropout: ClosedUnitInterval = 0.5,
         class_weights: ClassWeights = None,
         optimizer: OptimizerCallable = torch.optim.Adam,
         lr_scheduler: LRSchedulerCallable | None = None,
         lr_scheduler_monitor: str = "val/loss",
         init_from: str | None = None,
-        freeze_backbone_epochs: int = 0,
-        backbone_lr_scale: float = 1.0,
+        freeze_backbone_epochs: NonNegativeInt = 0,
+        backbone_lr_scale: NonNegativeFloat = 1.0,
         multi_label: bool = False,
         thresholds: Thresholds = 0.5,
         freeze_body_epochs: int | None = None,
@@ -318,8 +318,8 @@ class TextClassifier(L.LightningModule):
     # ---- self-contained checkpoints ----------------------------------------------------------------------
 
     def on_save_checkpoint(self, checkpoint_dict: dict[str, Any]) -> None:
-        """Store the ``textclf`` section (:func:`textclf.checkpoint.model_config`) in the checkpoint."""
-        checkpoint_dict["textclf"] = checkpoint.model_config(self)
+        """Store the ``textclf`` section in the checkpoint (:func:`textclf.checkpoint.add_section`)."""
+        checkpoint.add_section(self, checkpoint_dict)
 
     def on_load_checkpoint(self, checkpoint_dict: dict[str, Any]) -> None:
         """Before Lightning restores weights (``--ckpt_path``): refuse a checkpoint of other labels or vocabulary.

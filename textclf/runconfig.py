@@ -34,13 +34,26 @@ def resolve(config: Namespace, subcommand: str | None) -> None:
         resume_in_run(config)
     checkpoint = config.get("ckpt_path")
     if checkpoint and str(checkpoint) not in LIGHTNING_CKPT_NAMES:  # a file: refused in one line unless readable
-        from textclf.checkpoint import read_checkpoint
-
-        read_checkpoint(str(checkpoint))
+        read_checked(str(checkpoint))
     if subcommand in ("validate", "test") and checkpoint and Path(checkpoint).is_file():
         from_checkpoint(config, str(checkpoint))
     elif config.model.get("init_from"):
         from_init_checkpoint(config, str(config.model.init_from))
+
+
+def read_checked(checkpoint: str) -> dict[str, Any]:
+    """The checkpoint (:func:`textclf.checkpoint.read_checkpoint`), its weights checked against the model it describes.
+
+    Raises:
+        TextclfError: one line naming the file (see :func:`~textclf.checkpoint.read_checkpoint`,
+            :func:`~textclf.checkpoint.check_weights`).
+    """
+    from textclf.checkpoint import check_weights, read_checkpoint
+    from textclf.model import TextClassifier
+
+    content = read_checkpoint(checkpoint)
+    check_weights(TextClassifier, content, checkpoint)  # on the meta device: huge claims cost nothing
+    return content
 
 
 def set_default_logger(config: Namespace) -> None:
@@ -102,9 +115,7 @@ def from_checkpoint(config: Namespace, checkpoint: str) -> None:
     them all, the embedding matrix included, so the vectors file training used is not read. Runs after the parse
     links (``model.init_from -> data.init_vocab_from``), which would otherwise undo ``init_vocab_from``.
     """
-    from textclf.checkpoint import read_checkpoint
-
-    section = read_checkpoint(checkpoint)["textclf"]
+    section = read_checked(checkpoint)["textclf"]
     data = config.data.init_args
     data.vectors = None
     data.init_vocab_from = checkpoint
@@ -122,9 +133,7 @@ def from_init_checkpoint(config: Namespace, checkpoint: str) -> None:
 
     Only what the configuration leaves unset, as :meth:`TextClassifier.for_data` does.
     """
-    from textclf.checkpoint import read_checkpoint
-
-    section = read_checkpoint(checkpoint)["textclf"]
+    section = read_checked(checkpoint)["textclf"]
     if config.model.get("encoder") is None:
         config.model.encoder = _encoder(section)
     if config.data.init_args.get("vectors") is None and config.model.get("embedding_dim") is None:
