@@ -228,7 +228,12 @@ def test_ddp_ranks_share_an_epoch_between_them(lengths, options, replicas):
         return
     per_rank = [list(s) for s in samplers]
     assert [len(s) for s in samplers] == [len(b) for b in per_rank]
-    assert all(1 <= len(b) <= options["batch_size"] for batches in per_rank for b in batches)
+    total = len(BucketBatchSampler(lengths, **options))  # batches of one process
+    surplus = total % replicas
+    splittable = kept >= total + replicas - surplus  # enough texts to halve batches up to the next multiple
+    merged = options["shuffle"] and not options["drop_last"] and surplus and kept >= replicas and not splittable
+    limit = 2 * options["batch_size"] if merged else options["batch_size"]  # too few texts to halve: merged
+    assert all(1 <= len(b) <= limit for batches in per_rank for b in batches)
     seen = Counter(i for batches in per_rank for b in batches for i in b)
     if options["shuffle"]:
         assert len({len(b) for b in per_rank}) == 1
@@ -236,17 +241,18 @@ def test_ddp_ranks_share_an_epoch_between_them(lengths, options, replicas):
         assert set(seen) == set(np.argsort(lengths, kind="stable")[:kept].tolist())
     elif not options["drop_last"]:
         assert set(seen) == set(range(len(lengths)))
-    enough = len(lengths) >= replicas and options["batch_size"] > 1  # batch_size 1: see the xfail test below
+    enough = len(lengths) >= replicas
     if not options["shuffle"] or options["drop_last"] or enough:
         assert all(count == 1 for count in seen.values()), seen
 
 
-@pytest.mark.xfail(strict=True, reason="batching.py: batch_size 1 under DDP repeats texts though there are enough")
 def test_ddp_training_with_batch_size_one_trains_each_text_once_when_there_are_enough_texts():
-    """Five texts on four ranks in batches of one: only halving is tried, so three texts are trained twice, where
-    batches of [2, 1, 1, 1] would train each once, as the BucketBatchSampler docstring promises."""
-    per_rank = [list(BucketBatchSampler(np.ones(5, dtype=np.int64), 1, num_replicas=4, rank=r)) for r in range(4)]
+    """Five texts on four ranks in batches of one: halving cannot reach eight batches, so two texts share a batch
+    (three were trained twice before): every rank one step, every text once, as BucketBatchSampler promises."""
+    samplers = [BucketBatchSampler(np.ones(5, dtype=np.int64), 1, num_replicas=4, rank=r) for r in range(4)]
+    per_rank = [list(sampler) for sampler in samplers]
     assert sorted(i for batches in per_rank for b in batches for i in b) == [0, 1, 2, 3, 4]
+    assert [len(batches) for batches in per_rank] == [len(sampler) for sampler in samplers] == [1, 1, 1, 1]
 
 
 @FEW

@@ -82,14 +82,15 @@ class BucketBatchSampler(Sampler[list[int]]):
     batches, shuffle the batches. Evaluation (``shuffle=False``): sort everything by length.
 
     Under DDP (``num_replicas > 1``) batch ``i`` of that list goes to rank ``i % num_replicas``, so the ranks get
-    disjoint batches. Training needs the same number of batches on every rank (each step all-reduces the
-    gradients): when the count does not divide evenly, the largest batches are halved until it does (so every
-    text is still trained on exactly once per epoch), or with ``drop_last`` the surplus batches are dropped; only
-    with fewer texts than ranks are batches repeated. Evaluation keeps every text exactly once, so the metrics
-    count each example once: ranks may get one batch more than others (Lightning's evaluation loops hold no
-    per-step collectives), and batches are halved while there are fewer batches than ranks, so that no rank gets
-    none (a rank without batches would skip the epoch-end metric sync and hang the others). Fewer texts than
-    ranks is an error for evaluation.
+    disjoint batches. Training needs the same number of batches on every rank (each step all-reduces the gradients):
+    when the count does not divide evenly, the largest batches are halved until it does (so every text is still
+    trained on exactly once per epoch); when there are too few texts for that (batch size 1), the smallest batches
+    are merged down to the multiple below instead (a merged batch exceeds the batch size); with ``drop_last`` the
+    surplus batches are dropped; only with fewer texts than ranks are batches repeated. Evaluation keeps every text
+    exactly once, so the metrics count each example once: ranks may get one batch more than others (Lightning's
+    evaluation loops hold no per-step collectives), and batches are halved while there are fewer batches than ranks,
+    so that no rank gets none (a rank without batches would skip the epoch-end metric sync and hang the others).
+    Fewer texts than ranks is an error for evaluation.
 
     Args:
         lengths: ``(n,)`` token count of every text.
@@ -180,7 +181,10 @@ class BucketBatchSampler(Sampler[list[int]]):
         if surplus and self.drop_last:
             batches = batches[: len(batches) - surplus]
         elif surplus:
-            _halve_largest(batches, replicas - surplus)
+            texts = sum(len(batch) for batch in batches)
+            _halve_largest(batches, replicas - surplus)  # up to the next multiple of the ranks, if there are texts
+            if len(batches) % replicas and texts >= replicas:  # too few to split that far: merge down to the one below
+                _merge_smallest(batches, len(batches) % replicas)
             # Fewer texts than ranks: repeat batches from the start (cyclically) to a multiple of the ranks.
             per_rank = -(-len(batches) // replicas)
             batches = [batches[i % len(batches)] for i in range(per_rank * replicas)]
@@ -203,7 +207,10 @@ class BucketBatchSampler(Sampler[list[int]]):
         if not self.shuffle:
             total = max(total, replicas)  # (or an error when iterated, with fewer texts than ranks)
             return len(range(self.rank, total, replicas))
-        return total // replicas if self.drop_last else -(-total // replicas)
+        if self.drop_last or total % replicas == 0:
+            return total // replicas
+        splittable = n >= total + replicas - total % replicas  # enough texts to halve up to the next multiple
+        return -(-total // replicas) if splittable or n < replicas else n // replicas
 
 
 def _halve_largest(batches: list[np.ndarray], count: int) -> None:
@@ -218,6 +225,18 @@ def _halve_largest(batches: list[np.ndarray], count: int) -> None:
             return
         half = (len(batch) + 1) // 2
         batches[largest : largest + 1] = [batch[:half], batch[half:]]
+
+
+def _merge_smallest(batches: list[np.ndarray], count: int) -> None:
+    """Merge the smallest batch with its right neighbour (left for the last), in place, ``count`` times.
+
+    For DDP training with too few texts to halve batches up to a multiple of the ranks (batch size 1): the merged
+    batches exceed the batch size, but every text is still trained on exactly once.
+    """
+    for _ in range(count):
+        smallest = min(range(len(batches)), key=lambda i: len(batches[i]))  # first of the smallest
+        left = smallest if smallest + 1 < len(batches) else smallest - 1
+        batches[left : left + 2] = [np.concatenate([batches[left], batches[left + 1]])]
 
 
 class BucketLoader(DataLoader):
