@@ -30,9 +30,13 @@ T = TypeVar("T")
 
 # One version per kind of entry; bump it when what an entry holds changes (older entries are then ignored).
 CACHE_VERSIONS: dict[str, int] = {
-    "data": 4,  # prepared corpora; 4: labels.npy is multi-hot (n, num_labels) for multi-label data
-    "vectors-matrix": 2,  # 2: an entry folder (matrix.npy, found.npy, meta.json) instead of <key>.npy + <key>.json
-    "vectors-vocabulary": 2,  # 2: an entry folder (words.json) instead of <key>.vocab.txt
+    # prepared corpora; 4: labels.npy is multi-hot (n, num_labels) for multi-label data; 5: combining marks stay in
+    # their token, labels normalised (stripped, equal numbers one class), copies of a text kept in one split
+    "data": 5,
+    # 2: an entry folder (matrix.npy, found.npy, meta.json) instead of <key>.npy + <key>.json; 3: textclf's own
+    # strict readers (a repeated word keeps its first vector)
+    "vectors-matrix": 3,
+    "vectors-vocabulary": 3,  # 2: an entry folder (words.json) instead of <key>.vocab.txt; 3: as vectors-matrix 3
 }
 WAIT_TIMEOUT_ENV = "TEXTCLF_WAIT_TIMEOUT"
 DEFAULT_WAIT_TIMEOUT = 3600.0  # seconds a process waits for another one to build an entry
