@@ -67,6 +67,11 @@ def _hostile_files(root: Path, marker: Path) -> dict[str, tuple[Path, str]]:
     wrong_shapes = _section()
     wrong_shapes["state_dict"] = {k: v[:1] for k, v in wrong_shapes["state_dict"].items()}
     huge = _section(encoder={**_section()["textclf"]["encoder"], "init_args": {"hidden_size": 10**5}})
+    nan_weights = _section()
+    nan_weights["state_dict"]["head.weight"].view(-1)[0] = float("nan")
+    float_length = _section(tokenizer={**_section()["textclf"]["tokenizer"], "max_length": 3.5})
+    encoder = _section()["textclf"]["encoder"]
+    yes = _section(encoder={**encoder, "init_args": {**encoder["init_args"], "bidirectional": "yes"}})
     files = {
         "empty": (root / "empty.ckpt", "the file is empty"),
         "truncated": (root / "half.ckpt", "may be truncated"),
@@ -92,6 +97,9 @@ def _hostile_files(root: Path, marker: Path) -> dict[str, tuple[Path, str]]:
         "format version 2": (_save(root / "v2.ckpt", _section(format_version=2)), "format version 2"),
         "weights of other shapes": (_save(root / "shapes.ckpt", wrong_shapes), "does not fit its model"),
         "huge encoder claimed": (_save(root / "huge.ckpt", huge), "does not fit its model"),
+        "NaN in a weight (predicted NaN, exit 0)": (_save(root / "nan.ckpt", nan_weights), "NaN or infinite values"),
+        "max_length 3.5 (was a TypeError)": (_save(root / "len.ckpt", float_length), "tokenizer.max_length is 3.5"),
+        "bidirectional 'yes' (was accepted)": (_save(root / "yes.ckpt", yes), "bidirectional is 'yes'"),
     }
     return files
 

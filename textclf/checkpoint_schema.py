@@ -40,6 +40,18 @@ MODEL_KEYS: dict[str, tuple[Callable[[Any], bool], str]] = {
 }
 """The model options a checkpoint may set, each with its check and what it must be (textclf writes all five)."""
 
+ENCODER_ARG_KINDS: dict[str, tuple[type | tuple[type, ...], str]] = {
+    "input_size": ((int, type(None)), "an integer or null"),
+    "hidden_size": (int, "an integer"),
+    "num_layers": (int, "an integer"),
+    "bidirectional": (bool, "true or false"),
+    "dropout": ((int, float), "a number"),
+    "cell": (str, "a string"),
+    "pooling": (str, "a string"),
+    "implementation": (str, "a string"),
+}
+"""The kinds of the encoder settings textclf writes; the encoder class checks their ranges and choices."""
+
 
 def check_section(
     section: Any, source: str | Path, readable_versions: tuple[int, ...], encoders: Mapping[str, type]
@@ -80,6 +92,10 @@ def check_section(
         isinstance(k, str) and isinstance(v, PLAIN) for k, v in init_args.items()
     ):
         raise refuse("encoder.init_args is not a mapping of names to plain values")
+    for key, value in init_args.items():
+        kind, expected = ENCODER_ARG_KINDS.get(key, (object, ""))
+        if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+            raise refuse(f"encoder.init_args.{key} is {value!r}, not {expected}")
     _check_vocab(section, refuse)
     labels = section["labels"]
     if not isinstance(labels, list) or not labels or not all(isinstance(label, str) for label in labels):
@@ -89,6 +105,9 @@ def check_section(
     tokenizer = section["tokenizer"]
     if not isinstance(tokenizer, dict) or not all(isinstance(k, str) for k in tokenizer):
         raise refuse("tokenizer is not a mapping of settings")
+    max_length = tokenizer.get("max_length")
+    if max_length is not None and not (_is_int(max_length) and max_length >= 1):
+        raise refuse(f"tokenizer.max_length is {max_length!r}, not an integer >= 1 or null")
     try:
         Tokenizer.from_dict(tokenizer)
     except (TypeError, ValueError) as e:
@@ -119,16 +138,19 @@ def _check_vocab(section: dict[str, Any], refuse: Callable[[str], TextclfError])
 
 
 def check_state_dict(state: Any, source: str | Path) -> None:
-    """Refuse weights that are not a mapping of parameter names to tensors.
+    """Refuse weights that are not a mapping of parameter names to finite tensors.
 
     Raises:
-        TextclfError: one line naming ``source`` and the first entry that is not a tensor.
+        TextclfError: one line naming ``source`` and the first entry that is not a tensor, or a floating-point
+            weight holding NaN or infinite values (it would predict garbage).
     """
     if not isinstance(state, dict):
         raise TextclfError(f"{source}: not a valid textclf checkpoint: it has no state_dict (its weights)")
     for key, value in state.items():
         if not isinstance(key, str) or not isinstance(value, torch.Tensor):
             raise TextclfError(f"{source}: not a valid textclf checkpoint: state_dict entry {key!r} is not a tensor")
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise TextclfError(f"{source}: not a valid textclf checkpoint: weight {key} holds NaN or infinite values")
 
 
 def build_error(source: str | Path, what: str, error: Exception) -> TextclfError:

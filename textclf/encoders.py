@@ -9,12 +9,11 @@ import warnings
 from typing import Any, Literal, get_args
 
 import torch
-from jsonargparse.typing import PositiveInt
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from textclf.errors import TextclfError
-from textclf.numbers import DropoutRate
+from textclf.numbers import DropoutRate, PositiveInt
 from textclf.pooling import AttentionPooling, last_pool, lengths_to_mask, max_pool, mean_pool
 
 Cell = Literal["lstm", "gru"]

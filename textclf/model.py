@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any, Literal
 import lightning as L
 import numpy as np
 import torch
-from jsonargparse.typing import ClosedUnitInterval, NonNegativeFloat, NonNegativeInt, PositiveInt
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 from torchmetrics import MeanMetric, Metric, MetricCollection
@@ -23,6 +22,7 @@ from textclf.errors import TextclfError
 from textclf.finetune import BackboneFreeze, init_from_checkpoint, refuse_overwriting
 from textclf.guards import missing_callbacks
 from textclf.multilabel import Thresholds
+from textclf.numbers import DropoutRate, NonNegativeFloat, NonNegativeInt, PositiveInt
 from textclf.tasks import Task
 from textclf.tokenize import Tokenizer
 from textclf.vocab import Vocabulary
@@ -88,8 +88,8 @@ class TextClassifier(L.LightningModule):
         embedding_dim: PositiveInt | None = None,
         embedding_mode: EmbeddingMode = "non-static",
         pretrained_embeddings: Tensor | None = None,
-        embedding_dropout: ClosedUnitInterval = 0.25,
-        dropout: ClosedUnitInterval = 0.5,
+        embedding_dropout: DropoutRate = 0.25,
+        dropout: DropoutRate = 0.5,
         class_weights: ClassWeights = None,
         optimizer: OptimizerCallable = torch.optim.Adam,
         lr_scheduler: LRSchedulerCallable | None = None,

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from jsonargparse.typing import restricted_number_type
+from jsonargparse.typing import NonNegativeFloat, NonNegativeInt, PositiveInt, restricted_number_type
+
+__all__ = ["DropoutRate", "NonNegativeFloat", "NonNegativeInt", "PositiveInt", "plain_value"]
 
 DropoutRate = restricted_number_type("DropoutRate", float, [(">=", 0), ("<", 1)], docstring="float in [0, 1)")
 

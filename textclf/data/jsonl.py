@@ -25,14 +25,16 @@ from textclf.errors import TextclfError
 
 _SURROGATE = re.compile("[\ud800-\udfff]")  # "\ud800" in a JSON string: not a character, cannot be stored as UTF-8
 _BATCH = 10_000
+_TOO_DEEP = "nested too deeply (lists or objects inside each other beyond Python's recursion limit)"
 
 
 def json_objects(path: Path, encoding: str = "auto") -> Iterator[tuple[str, int, dict[str, Any]]]:
     """``(unit, number, object)`` for every record: unit ``line`` (1-based line) or ``item`` (a JSON array's).
 
     Raises:
-        TextclfError: invalid JSON (naming the line and the column), a record that is not an object, a string
-            holding an unpaired surrogate (``\ud800``), undecodable bytes (see :func:`iter_lines`).
+        TextclfError: invalid JSON (naming the line and the column), JSON nested too deeply for Python's parser
+            (about 1000 levels), a record that is not an object, a string holding an unpaired surrogate
+            (``\ud800``), undecodable bytes (see :func:`iter_lines`).
     """
     encoding = detect_file_encoding(path) if encoding == "auto" else encoding
     if _starts_with_bracket(path, encoding):
@@ -40,6 +42,8 @@ def json_objects(path: Path, encoding: str = "auto") -> Iterator[tuple[str, int,
             items = json.loads(decode(path, encoding))
         except json.JSONDecodeError as e:
             raise TextclfError(f"{path}, line {e.lineno}: invalid JSON at column {e.colno}: {_reason(e)}") from None
+        except RecursionError:
+            raise TextclfError(f"{path}: the JSON array is {_TOO_DEEP}") from None
         if not isinstance(items, list):
             raise TextclfError(f"{path}: a JSON file holds one object per line, or one array of objects")
         for number, item in enumerate(items, start=1):
@@ -52,6 +56,8 @@ def json_objects(path: Path, encoding: str = "auto") -> Iterator[tuple[str, int,
             record = json.loads(line)
         except json.JSONDecodeError as e:
             raise TextclfError(f"{path}, line {number}: invalid JSON at column {e.colno}: {_reason(e)}") from None
+        except RecursionError:
+            raise TextclfError(f"{path}, line {number}: {_TOO_DEEP}") from None
         yield "line", number, _object(record, path, "line", number)
 
 

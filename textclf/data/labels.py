@@ -3,7 +3,9 @@
 A label becomes a class name by these rules, the same in every format:
 
 - a string is kept as written, less leading and trailing whitespace (``" pos"`` and ``"pos "`` are ``"pos"``;
-  ``"01"`` and ``"1.0"`` stay as they are: a string is never read as a number);
+  ``"01"`` and ``"1.0"`` stay as they are: a string is never read as a number), in Unicode normalisation form NFC
+  (``café`` written with one code point or as ``e`` plus a combining accent is one class); other invisible
+  characters (zero-width spaces and joiners) are kept: ``pos\u200b`` is not ``pos``;
 - a number is written in its shortest form, an integral value without a decimal point: ``1``, ``1.0`` and the
   string ``"1"`` are all the class ``"1"``; ``2.5`` is ``"2.5"``;
 - ``true`` and ``false`` (JSON, a Parquet bool column) are ``"true"`` and ``"false"``;
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import math
+import unicodedata
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -34,10 +37,15 @@ def label_name(value: Any, path: Path | str, column: str, row: int, unit: str = 
         TextclfError: a missing, empty, non-finite, list, object or binary label, naming ``path``, ``unit`` ``row``
             and ``column``.
     """
-    name = _scalar(value, path, column, row, unit, "label").strip()
+    name = clean_name(_scalar(value, path, column, row, unit, "label"))
     if not name:
         raise TextclfError(f"{path}, {unit} {row}: column {column!r} is empty")
     return name
+
+
+def clean_name(text: str) -> str:
+    """A string as a class name: without leading and trailing whitespace, in Unicode NFC (may be empty)."""
+    return unicodedata.normalize("NFC", text.strip())
 
 
 def cell_text(value: Any, path: Path | str, column: str, row: int, unit: str = "row") -> str:
@@ -68,7 +76,7 @@ def label_set(value: Any, delimiter: str, path: Path | str, column: str, row: in
         items = [label_name(item, path, column, row, unit) for item in value]
     else:
         pieces = _scalar(value, path, column, row, unit, "label").split(delimiter)
-        items = [piece.strip() for piece in pieces if piece.strip()]
+        items = [clean_name(piece) for piece in pieces if piece.strip()]
     return list(dict.fromkeys(items))
 
 

@@ -8,7 +8,10 @@ of the text, as are U+0085 and U+2028. Line numbers are 1-based and count every 
 
 A line that is not valid in the file's encoding is not an error of the whole file: it is yielded as a
 :class:`Line` with ``text=None`` and a one-line ``error`` naming the source, the line and the byte, and reading
-goes on. How ``auto`` picks the encoding: see :func:`line_encoding`.
+goes on. So is a line holding a NUL byte (U+0000), which no text holds: ``error`` names its byte. In ``auto``, a
+NUL byte in a file's first :data:`HEAD_BYTES` bytes refuses the whole file instead (a binary file, or UTF-16/UTF-32
+without its byte-order mark, whose every ASCII character has NUL bytes), naming the byte order it reads as. How
+``auto`` picks the encoding: see :func:`line_encoding`.
 """
 
 from __future__ import annotations
@@ -28,6 +31,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BYTES = 1 << 20
 _SKIP = 1 << 16  # bytes read at a time while skipping the rest of a long line
+HEAD_BYTES = 8000  # a NUL byte among a file's first bytes refuses it in auto (git's test for a binary file)
+_NUL = b"\x00"
+_WIDE = ("utf-32-le", "utf-32-be", "utf-16-le", "utf-16-be")
 
 
 class Line(NamedTuple):
@@ -35,7 +41,7 @@ class Line(NamedTuple):
 
     number: int  # 1-based
     text: str | None  # without its line end; None when the line is not valid in the encoding
-    error: str | None  # "<source>, line N: byte B is not valid <encoding>" when text is None
+    error: str | None  # "<source>, line N: byte B is not valid <encoding>" (or "is a NUL byte") when text is None
     cut: bool  # the line was longer than max_bytes and holds its first max_bytes only
 
 
@@ -56,7 +62,8 @@ def iter_text_lines(
     with an error (the line numbers of that path count decoded lines).
 
     Raises:
-        TextclfError: an unknown encoding, an unreadable file, a UTF-16/UTF-32 file that is not valid.
+        TextclfError: an unknown encoding, an unreadable file, a UTF-16/UTF-32 file that is not valid, in ``auto``
+            a file with a NUL byte in its first :data:`HEAD_BYTES` bytes.
         ValueError: ``max_bytes`` < 1.
     """
     if max_bytes < 1:
@@ -81,7 +88,7 @@ def iter_text_lines(
                 return
             text = io.TextIOWrapper(file, encoding=encoding, newline="\n")
             try:
-                yield from _decode_all(_raw_lines(_Transcoded(text), max_bytes), name, "utf-8")
+                yield from _decode_all(_raw_lines(_Transcoded(text), max_bytes), name, "utf-8", offsets=False)
             except UnicodeDecodeError as e:
                 raise TextclfError(f"{name}: not valid {encoding} ({e.reason})") from None
             finally:
@@ -100,11 +107,15 @@ def line_encoding(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> str:
     else latin-1, logged; or the mark's). One pass over the file, in bounded memory.
 
     Raises:
-        TextclfError: what :func:`~textclf.data.encoding.detect_file_encoding` refuses (e.g. mixed encodings).
+        TextclfError: a NUL byte in the first :data:`HEAD_BYTES` bytes (without a UTF-16/UTF-32 byte-order mark),
+            naming the byte, its line and the UTF-16/UTF-32 byte order the file reads as; what
+            :func:`~textclf.data.encoding.detect_file_encoding` refuses (e.g. mixed encodings).
     """
     with path.open("rb") as file:
-        if file.read(4).startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, codecs.BOM_UTF32_BE)):
-            return detect_file_encoding(path)  # UTF-16 or UTF-32 by its byte-order mark
+        head = file.read(HEAD_BYTES)
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, codecs.BOM_UTF32_BE)):
+        return detect_file_encoding(path)  # UTF-16 or UTF-32 by its byte-order mark
+    _refuse_nul(path, head)
     valid = invalid = 0
     with path.open("rb") as file:
         for raw in _raw_lines(file, max_bytes):
@@ -116,6 +127,35 @@ def line_encoding(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> str:
             except UnicodeDecodeError:
                 invalid += 1
     return "utf-8-sig" if valid >= invalid else detect_file_encoding(path)
+
+
+def _refuse_nul(path: Path, head: bytes) -> None:
+    """A one-line error when ``head`` (a file's first bytes) holds a NUL byte."""
+    nul = head.find(_NUL)
+    if nul < 0:
+        return
+    line = head.count(b"\n", 0, nul) + 1
+    guess = _wide_guess(head)
+    guess = guess and guess.upper().replace("-LE", "LE").replace("-BE", "BE")  # iconv's name, e.g. UTF-16LE
+    what = f"{guess} without a byte-order mark" if guess else "UTF-16/UTF-32 without a byte-order mark"
+    how = f"e.g. iconv -f {guess} -t UTF-8" if guess else "e.g. with iconv"
+    raise TextclfError(
+        f"{path}: byte {nul} (line {line}) is a NUL byte: not a text file, or {what}; convert it to UTF-8 ({how})"
+    )
+
+
+def _wide_guess(head: bytes) -> str | None:
+    """The UTF-16/UTF-32 byte order that reads ``head`` as mostly ASCII text without NULs (e.g. ``utf-16-le``)."""
+    best, most = None, 0
+    for encoding in _WIDE:
+        try:
+            text = codecs.getincrementaldecoder(encoding)().decode(head, final=False)
+        except UnicodeDecodeError:
+            continue
+        plain = sum(" " <= char < "\x7f" or char in "\t\n\r" for char in text)
+        if "\x00" not in text and 2 * plain > len(text) and plain > most:
+            best, most = encoding, plain
+    return best
 
 
 def _line_codec(encoding: str, source: str) -> str:
@@ -173,13 +213,22 @@ def _bom(number: int, raw: _Raw, encoding: str) -> tuple[_Raw, str]:
     return raw, "utf-8" if encoding == "utf-8-sig" else encoding
 
 
-def _decode_all(lines: Iterator[_Raw], source: str, encoding: str) -> Iterator[Line]:
+def _decode_all(lines: Iterator[_Raw], source: str, encoding: str, *, offsets: bool = True) -> Iterator[Line]:
+    """Lines decoded with ``encoding``; ``offsets``: ``_Raw.start`` is a file offset (not of transcoded bytes)."""
     for number, raw in enumerate(lines, start=1):
         raw, codec = _bom(number, raw, encoding)
         try:
-            yield Line(number, _decode(raw.data, codec, raw.cut), None, raw.cut)
+            yield _checked(source, number, raw, _decode(raw.data, codec, raw.cut), offsets)
         except UnicodeDecodeError as e:
             yield _bad(source, number, raw, e, codec)
+
+
+def _checked(source: str, number: int, raw: _Raw, text: str, offsets: bool = True) -> Line:
+    """The line of ``text``, or an error line when it holds a NUL (binary data; UTF-16 read as UTF-8)."""
+    if "\x00" not in text:
+        return Line(number, text, None, raw.cut)
+    where = f"byte {raw.start + raw.data.find(_NUL)} is a NUL byte" if offsets else "holds a NUL character"
+    return Line(number, None, f"{source}, line {number}: {where}", raw.cut)
 
 
 def _decode_stream(lines: Iterator[_Raw], source: str) -> Iterator[Line]:
@@ -195,7 +244,7 @@ def _decode_stream(lines: Iterator[_Raw], source: str) -> Iterator[Line]:
             try:
                 text = _decode(raw.data, codec, raw.cut)
                 seen_utf8 |= codec == "utf-8" and not raw.data.isascii()
-                yield Line(number, text, None, raw.cut)
+                yield _checked(source, number, raw, text)
                 break
             except UnicodeDecodeError as e:
                 if seen_utf8:

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from textclf.data.encoding import decode, detect_file_encoding, iter_lines
 from textclf.data.jsonl import json_objects, read_jsonl
-from textclf.data.labels import cell_text, check_delimiter, label_name, label_set
+from textclf.data.labels import cell_text, check_delimiter, clean_name, label_name, label_set
 from textclf.data.splits import LabelledSplit, TextStream
 from textclf.data.tables import arrow_batches, load_table, table_columns
 from textclf.errors import TextclfError
@@ -141,7 +141,7 @@ def read_folder(path: Path, encoding: str = "auto") -> tuple[Texts, Labels]:
     texts: list[str] = []
     labels: list[str] = []
     for label_dir in sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        label = label_dir.name.strip()  # as every label: no leading or trailing whitespace
+        label = clean_name(label_dir.name)  # as every label (macOS writes names decomposed, NFD)
         if not label:
             raise TextclfError(f"{label_dir}: a folder name of only whitespace is not a label")
         for file in sorted(f for f in label_dir.iterdir() if f.is_file() and not f.name.startswith(".")):

@@ -18,6 +18,7 @@ from textclf.vectors.parse import (
     ParsedVectors,
     Rows,
     check_finite,
+    file_head,
     finish,
     open_stream,
     parse_header,
@@ -36,12 +37,13 @@ def read_word2vec_binary(path: Path, gzipped: bool) -> ParsedVectors:
         gzipped: Whether to decompress it.
 
     Returns:
-        Unique words in file order and their float32 vectors, shape ``(words, dim)``.
+        Unique words in file order and their float32 vectors, shape ``(words, dim)``. A leading UTF-8 byte-order
+        mark before the header is dropped (byte offsets in errors still count it).
 
     Raises:
-        TextclfError: naming the file and the byte offset, for a bad header, a missing or empty word, a file
-            that ends inside a word or a vector, data after the announced vectors, a non-finite value, or a
-            truncated/corrupt gzip stream.
+        TextclfError: naming the file and the byte offset, for an empty file, a bad header, a missing or empty
+            word, a file that ends inside a word or a vector, data after the announced vectors, a non-finite value,
+            or a truncated/corrupt gzip stream.
     """
     with open_stream(path, gzipped) as stream:
         return finish(_read(stream, path, gzipped), path)
@@ -69,8 +71,9 @@ class Buffer:
 def _read(stream: IO[bytes], path: Path, gzipped: bool) -> Rows:
     buf = Buffer(stream, path)
     buf.fill(0)
-    newline = buf.data.find(b"\n", 0, 100)
-    count, dim = parse_header(buf.data[: newline if newline >= 0 else 100], path, "byte 0")
+    start = len(buf.data) - len(file_head(buf.data, path))  # 3 after a UTF-8 BOM; byte offsets stay the file's
+    newline = buf.data.find(b"\n", start, start + 100)
+    count, dim = parse_header(buf.data[start : newline if newline >= 0 else start + 100], path, f"byte {start}")
     size = 4 * dim
     if count > row_bound(path, gzipped, size + 2):
         raise TextclfError(

@@ -7,6 +7,7 @@ ones and logs one warning per kind of anomaly (see docs/vectors.md, "Anomalies")
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import logging
 import re
@@ -22,6 +23,7 @@ from textclf.errors import TextclfError
 
 logger = logging.getLogger("textclf.vectors")
 
+BOM = codecs.BOM_UTF8  # a leading UTF-8 byte-order mark (Notepad, some exporters) is dropped, as corpus readers do
 CHUNK_BYTES = 1 << 24  # how much (decompressed) data a reader takes at a time
 DEFLATE_MAX_RATIO = 1032  # no deflate stream expands more than this: bounds what a .gz file can hold
 # A number as vectors files write it (digits, optional sign, point and exponent), for telling a value from a word.
@@ -55,6 +57,18 @@ def open_stream(path: Path, gzipped: bool) -> IO[bytes]:
         return cast(IO[bytes], gzip.open(path, "rb")) if gzipped else open(path, "rb")
     except OSError as e:
         raise TextclfError(f"cannot read vectors file {path}: {e.strerror or e}") from e
+
+
+def file_head(data: bytes, path: Path) -> bytes:
+    """The first (decompressed) bytes of a vectors file as the readers see them: without a leading UTF-8 BOM.
+
+    Raises:
+        TextclfError: the file (or the gzip stream) is empty, or holds nothing but the BOM.
+    """
+    data = data.removeprefix(BOM)
+    if not data:
+        raise TextclfError(f"vectors file {path} is empty")
+    return data
 
 
 def read_block(stream: IO[bytes], path: Path, offset: int, size: int = CHUNK_BYTES, near: str = "") -> bytes:

@@ -20,7 +20,17 @@ from typing import IO
 import numpy as np
 
 from textclf.errors import TextclfError
-from textclf.vectors.parse import NUMBER, ParsedVectors, Rows, finish, open_stream, parse_header, read_block, row_bound
+from textclf.vectors.parse import (
+    NUMBER,
+    ParsedVectors,
+    Rows,
+    file_head,
+    finish,
+    open_stream,
+    parse_header,
+    read_block,
+    row_bound,
+)
 
 logger = logging.getLogger("textclf.vectors")
 
@@ -30,6 +40,8 @@ GUESS_LINES = 1000  # GloVe: the dimension is the most common value count over t
 
 def read_text_vectors(path: Path, gzipped: bool, header: bool) -> ParsedVectors:
     """Read a word2vec text (``header=True``) or GloVe text file.
+
+    A leading UTF-8 byte-order mark is dropped.
 
     Args:
         path: The file (gzip-compressed when ``gzipped``).
@@ -41,7 +53,7 @@ def read_text_vectors(path: Path, gzipped: bool, header: bool) -> ParsedVectors:
         Unique words in file order and their float32 vectors.
 
     Raises:
-        TextclfError: naming the file and the line, for a bad header, a line with the wrong number of values, a
+        TextclfError: naming the file and the line, for an empty file, a bad header, a line with the wrong number of values, a
             value that is not a finite float32 number, fewer or more lines than the header announces, or a
             truncated/corrupt gzip stream.
     """
@@ -69,8 +81,8 @@ class _TextReader:
         offset, line_no, carry = 0, 1, b""
         while True:
             block = read_block(stream, self.path, offset, near=f" (near line {line_no})")
+            data = carry + block if offset else file_head(block, self.path)  # the first block holds the whole head
             offset += len(block)
-            data = carry + block
             cut = data.rfind(b"\n") if block else len(data)
             if cut < 0:
                 if len(data) > MAX_LINE_BYTES:
