@@ -122,7 +122,28 @@ def test_sigterm_finishes_the_batch_writes_last_ckpt_and_exits_143(runs: dict) -
     lines = [line for line in stderr.splitlines() if "SIGTERM" in line and line.startswith("textclf")]
     assert lines and "epoch 2, global step 26, batch 5" in lines[0] and "last.ckpt" in lines[0], stderr[-2000:]
     # signalled before batch 5 of epoch 2: that batch finished, so 26 batches are trained, 6 of them in epoch 2
-    assert global_step == 26 and loop_state["combined_loader"] == [{"epoch": 2, "batches": 6}]
+    (loader,) = loop_state["combined_loader"]
+    assert global_step == 26 and (loader["epoch"], loader["batches"]) == (2, 6)
+    assert loader["batch_size"] == 16 and loader["texts"] > 0  # what check_resume compares
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ("--data.init_args.batch_size=8", "the run used data.batch_size 16, this command 8"),  # skipped texts
+        ("--data.init_args.min_freq=50", "vocabulary"),  # other data
+    ],
+)
+def test_a_refused_resume_leaves_the_run_untouched(
+    runs: dict, change: str, reason: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    chain = runs["chain"]
+    before = {name: (chain / name).read_bytes() for name in ("config.yaml", "metrics.csv", "checkpoints/last.ckpt")}
+    with pytest.raises(SystemExit) as exit_info:
+        main(fit_args(chain.parents[2], "--ckpt_path=last", change))
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exit_info.value.code == 2 and err[-1].startswith("textclf: error: ") and reason in err[-1], err[-3:]
+    assert {name: (chain / name).read_bytes() for name in before} == before  # config.yaml was rewritten before
 
 
 def test_ckpt_path_last_without_any_last_ckpt_is_a_one_line_error(
@@ -143,3 +164,11 @@ def test_a_checkpoint_file_of_a_run_continues_in_that_run(runs: dict, capsys: py
     config = printed_config(capsys, fit_args(runs["chain"].parents[2], f"--ckpt_path={best}"))
     logger = config["trainer"]["logger"]["init_args"]
     assert Path(logger["save_dir"]) / logger["name"] / f"version_{logger['version']}" == runs["chain"]
+
+
+def test_ctrl_c_writes_last_ckpt_and_says_so(tmp_path: Path) -> None:
+    status, stderr = finish(start(tmp_path / "runs", *kill_at("batch", step=13, signal=2)))  # SIGINT mid-epoch 1
+    lines = [line for line in stderr.splitlines() if line.startswith("textclf") and "Ctrl-C" in line]
+    assert status == 1 and lines and "last.ckpt; continue with --ckpt_path last" in lines[0], stderr[-2000:]
+    last = torch.load(tmp_path / "runs" / RUN / "checkpoints" / "last.ckpt", weights_only=True)
+    assert last["global_step"] >= 13  # the batches trained before the interrupt, not the end of epoch 0 (10)

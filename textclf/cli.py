@@ -17,9 +17,10 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from textclf.commands import COMMANDS, DESCRIPTIONS
 from textclf.data.base import TextDataModule
+from textclf.data.batching import BucketBatchSampler
 from textclf.errors import TextclfError
 from textclf.model import TextClassifier
-from textclf.resume import SIGTERM_EXIT, keep_metrics
+from textclf.resume import SIGTERM_EXIT, check_resume, keep_metrics
 from textclf.runconfig import resolve
 
 log = logging.getLogger("textclf")
@@ -181,6 +182,9 @@ class TextclfCLI(LightningCLI):
         config = self.config[self.subcommand] if self.subcommand else self.config
         resumed = _resumed_run(config)
         if resumed is not None and resumed == run_dir.resolve():
+            sampler = self.datamodule.train_dataloader().batch_sampler if self.datamodule else None
+            assert isinstance(sampler, BucketBatchSampler)
+            check_resume(str(config.ckpt_path), self.model, sampler.settings())  # before anything is written
             keep_metrics(self.trainer)
             return
         if bool(config.get("overwrite")) or not run_dir.is_dir():

@@ -21,6 +21,7 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+from textclf.checkpoint import check_compatible, check_state_shapes, read_checkpoint
 from textclf.data.batching import BucketLoader
 from textclf.errors import TextclfError
 
@@ -85,14 +86,19 @@ class Resumable(Callback):
             self._deferred_sigterm = False
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
-        """SIGTERM during fit: write last.ckpt (:func:`save_last`) and say where it is."""
-        if isinstance(exception, SIGTERMException) and trainer.state.fn == "fit":
+        """SIGTERM or Ctrl-C (SIGINT) during fit: write last.ckpt (:func:`save_last`) and say where it is.
+
+        SIGTERM lets the batch in progress finish, so the resume is exact; Ctrl-C interrupts it, and the batches
+        whose optimizer step Lightning counted are kept (a step interrupted after it ran is trained again).
+        """
+        signal = {SIGTERMException: "SIGTERM", KeyboardInterrupt: "Ctrl-C"}.get(type(exception))
+        if signal and trainer.state.fn == "fit":
             saved = save_last(trainer)
             where = position(trainer)
             if trainer.is_global_zero:
                 unsaved = "not saved (weights not finite, or checkpointing off)"
                 kept = f"saved {saved}; continue with --ckpt_path last" if saved else unsaved
-                log.warning("SIGTERM: training stopped after %s; %s", where, kept)
+                log.warning("%s: training stopped after %s; %s", signal, where, kept)
 
     # ---- metrics.csv rows that match the checkpoint ----------------------------------------------------------------
 
@@ -217,3 +223,29 @@ def find_last(run_root: Path) -> Path:
             "start the run without --ckpt_path"
         )
     return max(found)[1]
+
+
+def check_resume(path: str, model: Any, loader_settings: dict[str, int]) -> None:
+    """Before a resumed fit writes anything (config.yaml, metrics.csv): refuse a checkpoint it cannot continue.
+
+    Args:
+        path: the checkpoint ``--ckpt_path`` names.
+        model: the model this command built.
+        loader_settings: :meth:`~textclf.data.batching.BucketBatchSampler.settings` of this command's training data.
+
+    Raises:
+        TextclfError: other labels or vocabulary, weights that do not fit, or other data settings than the run's
+            (another batch size, bucket size, seed or number of texts would skip or repeat texts of the epoch).
+    """
+    content = read_checkpoint(path)
+    check_compatible(content["textclf"], model.labels, model.vocab, path)
+    check_state_shapes(model, content["state_dict"], path)
+    loops = content.get("loops", {}).get("fit_loop", {}).get("state_dict", {}).get("combined_loader") or [{}]
+    saved = loops[0] if isinstance(loops[0], dict) else {}
+    for key, value in loader_settings.items():
+        if key in saved and saved[key] != value:
+            what = "number of training texts" if key == "texts" else f"data.{key}"
+            raise TextclfError(
+                f"{path}: the run used {what} {saved[key]}, this command {value}: resuming would skip or repeat "
+                "training texts; resume with the run's settings (its config.yaml) or start a new run"
+            )

@@ -135,6 +135,11 @@ class BucketBatchSampler(Sampler[list[int]]):
         self.epoch = epoch
         self._resume = (epoch, batches)
 
+    def settings(self) -> dict[str, int]:
+        """What fixes the order of the batches besides the epoch (a resumed epoch needs the same)."""
+        return {"texts": len(self.lengths), "batch_size": self.batch_size, "bucket_size": self.bucket_size,
+                "seed": self.seed}  # fmt: skip
+
     def set_epoch(self, epoch: int) -> None:
         """Called by Lightning at the start of every epoch so each epoch has its own order."""
         self.epoch = epoch
@@ -266,8 +271,13 @@ class BucketLoader(DataLoader):
             yield batch
 
     def state_dict(self) -> dict[str, int]:
-        """``{"epoch": sampler epoch, "batches": batches of that epoch handed out so far}``."""
-        return {"epoch": self._bucket_sampler().epoch, "batches": self.position}
+        """``{"epoch", "batches"}`` (the sampler's epoch, the batches of it handed out so far) and the order's settings.
+
+        The settings (``texts``, ``batch_size``, ``bucket_size``, ``seed``) let :func:`textclf.resume.check_resume`
+        refuse a resume that would skip or repeat texts.
+        """
+        sampler = self._bucket_sampler()
+        return {"epoch": sampler.epoch, "batches": self.position, **sampler.settings()}
 
     def load_state_dict(self, state: dict[str, int]) -> None:
         """Resume at ``state`` (see :meth:`BucketBatchSampler.resume_at`)."""
