@@ -257,6 +257,31 @@ def test_stdin_is_utf8_once_a_utf8_line_was_seen_else_falls_back(tmp_path: Path)
     assert stream(b"ok\ncaf\xe9\nna\xefve\n") == ["ok", "café", "naïve"]  # no UTF-8 before: Windows-1252
 
 
+@pytest.mark.parametrize("encoding", ["UTF-16LE", "UTF-16BE", "UTF-32LE", "UTF-32BE"])
+def test_utf16_or_utf32_without_a_bom_is_refused_naming_its_byte_order(tmp_path: Path, encoding: str) -> None:
+    # read as UTF-8 it was 3 garbage records for 2 lines (its NUL bytes kept as text)
+    with pytest.raises(TextclfError) as error:
+        lines_of("good film\nbad one\n".encode(encoding), tmp_path)
+    nul = 1 if encoding.endswith("LE") else 0
+    assert str(error.value) == (
+        f"{tmp_path / 'in.txt'}: byte {nul} (line 1) is a NUL byte: not a text file, or {encoding} without a "
+        f"byte-order mark; convert it to UTF-8 (e.g. iconv -f {encoding} -t UTF-8)"
+    )
+    with pytest.raises(TextclfError, match=r"in\.txt: byte 3 \(line 2\) is a NUL byte: not a text file, or UTF-16/"):
+        lines_of(b"ab\n\x00\x9f\xff\x01", tmp_path)  # binary: no byte order reads it as text
+
+
+def test_a_later_line_with_a_nul_byte_is_an_error_line(tmp_path: Path) -> None:
+    data = b"ok\n" * 3000 + b"good\x00film\nend\n"  # the NUL past the first 8000 bytes
+    lines = lines_of(data, tmp_path)
+    assert [line.text for line in lines[-3:]] == ["ok", None, "end"]
+    assert lines[-2].error == f"{tmp_path / 'in.txt'}, line 3001: byte 9004 is a NUL byte"
+    stdin = list(iter_text_lines("-", stdin=io.BytesIO(b"good\x00film\nfine\n")))
+    assert stdin == [Line(1, None, "-, line 1: byte 4 is a NUL byte", False), Line(2, "fine", None, False)]
+    latin = list(iter_text_lines(tmp_path / "in.txt", encoding="latin-1"))  # an explicit encoding too
+    assert latin[-2].text is None and latin[-1].text == "end"
+
+
 def test_error_records_keep_their_place_in_every_format() -> None:
     records = [("good", {"id": "x1"}), (Unreadable("in.txt, line 2: byte 9 is not valid UTF-8"), {"id": "x2"})]
     for output in (OutputFormat(LABELS, input_fields=["id"]), OutputFormat(LABELS, "csv", ["id"], threshold=0.3)):
@@ -353,3 +378,17 @@ def test_token_budget_splits_batches_without_changing_results(checkpoint: Path) 
     texts = [" ".join(WORDS[: i % 20 + 1]) for i in range(40)]
     whole = predict_proba(model, texts, batch_size=40)
     np.testing.assert_allclose(predict_proba(model, texts, batch_size=40, max_tokens=30), whole, atol=1e-6)
+
+
+def test_nul_bytes_in_predict_input(checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    stdin = io.TextIOWrapper(io.BytesIO(b"good\x00film\ngood film\n"))
+    monkeypatch.setattr(sys, "stdin", stdin)
+    out = tmp_path / "out.jsonl"
+    predict_files(str(checkpoint), ["-"], str(out), id_column="line", progress=False)
+    first, second = (json.loads(line) for line in out.read_text().splitlines())
+    assert first == {"line": 1, "text": None, "label": None, "probs": None, "error": "-, line 1: byte 4 is a NUL byte"}
+    assert second["text"] == "good film" and "error" not in second
+    utf16 = tmp_path / "utf16.txt"
+    utf16.write_bytes("good film\nbad one\n".encode("utf-16-le"))
+    with pytest.raises(TextclfError, match=r"utf16\.txt: byte 1 \(line 1\) is a NUL byte: .* UTF-16LE without"):
+        predict_files(str(checkpoint), [str(utf16)], str(out), progress=False)

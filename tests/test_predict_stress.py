@@ -18,9 +18,9 @@ import pytest
 import torch
 from factories import FILLER, NEGATIVE, POSITIVE
 
-from textclf import BagOfEmbeddingsEncoder, TextClassifier
+from textclf import BagOfEmbeddingsEncoder, TextClassifier, Tokenizer
 from textclf.checkpoint import model_config
-from textclf.predict import BYTES_PER_TOKEN, DEFAULT_MAX_LENGTH
+from textclf.predict import BYTES_PER_TOKEN, DEFAULT_MAX_LENGTH, MAX_TOKENS, predict_files
 
 WORDS = POSITIVE + NEGATIVE + FILLER
 MB = 1 << 20
@@ -113,3 +113,27 @@ def test_hostile_lines_keep_their_ids_and_memory_stays_bounded(checkpoint: Path,
     assert "hostile.txt: 7 lines (7, 10, 13, 16, 19, 22, 25) longer than 640,000 bytes" in stderr
     # Measured: 440 MB; 3.9 GB before lines were cut (each line whole, every token of it kept).
     assert run["peak_mb"] < 1500, f"peak RSS {run['peak_mb']:.0f} MB"
+
+
+def test_a_huge_checkpoint_max_length_keeps_the_line_bound(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # the checkpoint schema accepts any max_length; 10**12 made the bound 64 TB a line: a 19 MB line was read and
+    # tokenised whole (1.4 GB RSS, over 120 s)
+    model = TextClassifier(
+        BagOfEmbeddingsEncoder(),
+        vocab=["<pad>", "<unk>", *WORDS],
+        labels=["a", "b"],
+        embedding_dim=4,
+        embedding_mode="random",
+        tokenizer=Tokenizer(max_length=10**12),
+    )
+    checkpoint = tmp_path / "huge.ckpt"
+    torch.save({"textclf": model_config(model), "state_dict": model.state_dict()}, checkpoint)
+    limit = MAX_TOKENS * BYTES_PER_TOKEN
+    source, out = tmp_path / "in.txt", tmp_path / "out.jsonl"
+    source.write_bytes(words(limit + MB) + b"\ngood film\n")
+    with caplog.at_level("WARNING", logger="textclf"):
+        predict_files(str(checkpoint), [str(source)], str(out), progress=False)
+    first, second = (json.loads(line) for line in out.read_text().splitlines())
+    assert len(first["text"]) == limit and second["text"] == "good film"
+    assert f"huge.ckpt: max_length 1,000,000,000,000 is above predict's ceiling: {MAX_TOKENS:,} tokens" in caplog.text
+    assert f"in.txt: 1 line (1) longer than {limit:,} bytes" in caplog.text

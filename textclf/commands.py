@@ -98,7 +98,8 @@ def add_predict_arguments(parser: ArgumentParser) -> None:
         type=int | None,
         default=None,
         help="tokens kept per text (default: the checkpoint's tokenizer max_length, else 10,000; never more than the "
-        "checkpoint's); a line is first cut to 64 bytes per token, so memory stays bounded whatever the line lengths",
+        "checkpoint's, nor than 100,000); a line is first cut to 64 bytes per token, so memory stays bounded whatever "
+        "the line lengths",
     )
     _option(parser, "batch_size", type=int, default=256, help="texts per forward pass")
     _option(parser, "device", type=str, default="cpu", help="torch device, e.g. cpu or cuda")

@@ -2,12 +2,13 @@ r"""``textclf predict``: classify texts from files or stdin with a checkpoint, i
 
 Memory stays bounded whatever the input: records are read lazily, at most ``CHUNK`` texts (and ``CHUNK_CHARS``
 characters) at a time are predicted and written out before the next chunk is read; each text is cut to
-``BYTES_PER_TOKEN`` bytes (characters) per token of the token limit before it is tokenised and to the token limit
-after; a forward pass holds at most ``BATCH_TOKENS`` padded tokens. Plain-text lines are read by
-:mod:`textclf.data.lines` (split at ``\n`` only, bounded per line); a line that cannot be decoded becomes an
-error record in its place, so output records keep the input order and ids. ``--id-column`` and
-``--keep-columns`` copy input fields into them. The output file is written under a temporary name and renamed
-at the end: a failed run leaves no output, and an existing file stays as it was.
+``BYTES_PER_TOKEN`` bytes (characters) per token of the token limit (at most ``MAX_TOKENS``, whatever the
+checkpoint says) before it is tokenised and to the token limit after; a forward pass holds at most
+``BATCH_TOKENS`` padded tokens. Plain-text lines are read by :mod:`textclf.data.lines` (split at ``\n`` only,
+bounded per line); a line that cannot be decoded, or holds a NUL byte, becomes an error record in its place,
+so output records keep the input order and ids. ``--id-column`` and ``--keep-columns`` copy input fields into
+them. The output file is written under a temporary name and renamed at the end: a failed run leaves no output,
+and an existing file stays as it was.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ log = logging.getLogger("textclf.predict")
 CHUNK = 8192  # records predicted at a time
 CHUNK_CHARS = 16 << 20  # ... and at most this many characters of text (a chunk closes once it reaches it)
 DEFAULT_MAX_LENGTH = 10_000  # tokens kept per text when the checkpoint's tokenizer has no max_length
+MAX_TOKENS = 100_000  # tokens kept per text at most, whatever the checkpoint's max_length (bounds bytes per line)
 BYTES_PER_TOKEN = 64  # a text is cut to max_length * BYTES_PER_TOKEN bytes (characters) before tokenising
 BATCH_TOKENS = 1 << 17  # padded tokens per forward pass at most (256 texts of 512 tokens)
 MAX_WARNINGS = 20  # unreadable lines logged one by one per input; the rest are counted
@@ -55,12 +57,13 @@ def read_records(
 
     Tables and JSONL are read as training reads them (:func:`textclf.data.readers.iter_records`); plain text and
     stdin by :func:`textclf.data.lines.iter_text_lines`: a record per line, empty lines included (as the empty
-    text), the id field holding the 1-based line number; a line that cannot be decoded is an
+    text), the id field holding the 1-based line number; a line that cannot be decoded or holds a NUL byte is an
     :class:`Unreadable` text (logged). With ``max_chars``, texts are cut to their first ``max_chars`` characters
     (plain text: bytes, less a character cut in two), logged once per input.
 
     Raises:
-        TextclfError: a missing input, a folder, a missing column, ``keep_columns`` on plain text, a bad record.
+        TextclfError: a missing input, a folder, a missing column, ``keep_columns`` on plain text, a bad record, a
+            plain-text file with a NUL byte in its first bytes (binary, or UTF-16/UTF-32 without a byte-order mark).
     """
     if source != "-" and file_format(Path(source)) != "lines":
         yield from _cut_texts(iter_records(source, text_column, id_column, keep_columns), source, max_chars)
@@ -196,15 +199,17 @@ def predict_files(
             reaches P. Multi-label models always write ``labels``, with the checkpoint's per-label thresholds
             unless ``threshold`` replaces them.
         max_length: tokens kept per text (the first ones); default: the checkpoint's tokenizer ``max_length``,
-            else :data:`DEFAULT_MAX_LENGTH`. A text is first cut to ``max_length * BYTES_PER_TOKEN`` bytes
-            (plain text) or characters (tables, JSONL).
+            else :data:`DEFAULT_MAX_LENGTH`; never more than the checkpoint's, nor than :data:`MAX_TOKENS` (a
+            larger checkpoint ``max_length`` is lowered to it, logged). A text is first cut to
+            ``max_length * BYTES_PER_TOKEN`` bytes (plain text) or characters (tables, JSONL).
         batch_size: texts per forward pass (fewer when they would exceed :data:`BATCH_TOKENS` padded tokens).
         device: torch device, e.g. ``cpu`` or ``cuda``.
         progress: texts done and texts/s on stderr.
 
     Raises:
         TextclfError: an invalid option, a missing or unreadable checkpoint or input, an unwritable output, a bad
-            record in a table or JSONL input (an undecodable plain-text line is an error record instead).
+            record in a table or JSONL input, a plain-text file with a NUL byte in its first bytes (an undecodable
+            plain-text line, or a later one holding a NUL byte, is an error record instead).
     """
     fmt = format or ("csv" if output.lower().endswith(".csv") else "jsonl")
     if fmt not in ("jsonl", "csv"):
@@ -223,6 +228,13 @@ def predict_files(
     model = TextClassifier.load_from_checkpoint(checkpoint, map_location=device).to(device)
     trained = model.tokenizer.max_length
     limit = min(max_length or trained or DEFAULT_MAX_LENGTH, trained or DEFAULT_MAX_LENGTH)
+    if limit > MAX_TOKENS:  # a checkpoint's max_length has no upper bound; the byte bound per line must have one
+        log.warning(
+            "%s: max_length %s is above predict's ceiling: %s tokens a text kept",
+            checkpoint,
+            *[f"{n:,}" for n in (limit, MAX_TOKENS)],
+        )
+        limit = MAX_TOKENS
     k = None if top_k is None else min(top_k, len(model.labels))
     fields = [*([id_column] if id_column else []), *keep]
     limits = threshold if threshold is not None else model.label_thresholds()

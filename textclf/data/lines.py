@@ -33,7 +33,7 @@ DEFAULT_MAX_BYTES = 1 << 20
 _SKIP = 1 << 16  # bytes read at a time while skipping the rest of a long line
 HEAD_BYTES = 8000  # a NUL byte among a file's first bytes refuses it in auto (git's test for a binary file)
 _NUL = b"\x00"
-_WIDE = ("utf-32-le", "utf-32-be", "utf-16-le", "utf-16-be")
+_WIDE = ("UTF-32LE", "UTF-32BE", "UTF-16LE", "UTF-16BE")  # as Python and iconv name them
 
 
 class Line(NamedTuple):
@@ -136,7 +136,6 @@ def _refuse_nul(path: Path, head: bytes) -> None:
         return
     line = head.count(b"\n", 0, nul) + 1
     guess = _wide_guess(head)
-    guess = guess and guess.upper().replace("-LE", "LE").replace("-BE", "BE")  # iconv's name, e.g. UTF-16LE
     what = f"{guess} without a byte-order mark" if guess else "UTF-16/UTF-32 without a byte-order mark"
     how = f"e.g. iconv -f {guess} -t UTF-8" if guess else "e.g. with iconv"
     raise TextclfError(
@@ -145,7 +144,7 @@ def _refuse_nul(path: Path, head: bytes) -> None:
 
 
 def _wide_guess(head: bytes) -> str | None:
-    """The UTF-16/UTF-32 byte order that reads ``head`` as mostly ASCII text without NULs (e.g. ``utf-16-le``)."""
+    """The UTF-16/UTF-32 byte order that reads ``head`` as mostly ASCII text without NULs (e.g. ``UTF-16LE``)."""
     best, most = None, 0
     for encoding in _WIDE:
         try:
