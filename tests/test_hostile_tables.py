@@ -5,10 +5,14 @@ texts; each is read as documented (docs/custom-corpora.md) or refused with one l
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import json
 import logging
+import os
 import tempfile
+import threading
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +23,7 @@ from factories import write_file
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from textclf.data.files import FileDataModule
 from textclf.data.readers import iter_records, read_labelled
 from textclf.errors import TextclfError
 
@@ -142,7 +147,111 @@ def test_multi_label_members_get_the_same_normalisation(tmp_path: Path) -> None:
     refused(path, r"n\.jsonl, line 1: column 'label' is empty", multi_label=True)
 
 
+NFC, NFD = "caf\u00e9", "cafe\u0301"  # the same word: é as one code point, and e with a combining acute accent
+
+
+def test_labels_that_differ_only_by_unicode_normalisation_are_one_class(tmp_path: Path) -> None:
+    assert NFC != NFD and unicodedata.normalize("NFC", NFD) == NFC
+    path = write_file(tmp_path / "t.csv", f"text,label\na,{NFC}\nb,{NFD}\nc, {NFD} \n")
+    assert both_ways(path)[1] == [NFC, NFC, NFC]
+    path = write_file(tmp_path / "t.txt", f"{NFD} a\n__label__{NFC} b\n")
+    assert read_labelled(path).labels == [NFC, NFC]
+    path = jsonl(tmp_path / "m.jsonl", [{"text": "a", "label": [NFD, NFC]}, {"text": "b", "label": f"x,{NFD}"}])
+    assert both_ways(path, multi_label=True)[1] == [[NFC], ["x", NFC]]
+    path = write_file(tmp_path / "f.txt", f"__label__{NFD} __label__{NFC} a\n")
+    assert read_labelled(path, multi_label=True).labels == [[NFC]]
+    for name, text in ((NFD, "a"), ("pos", "b")):  # macOS writes file names decomposed
+        write_file(tmp_path / "tree" / name / "1.txt", text)
+    assert read_labelled(tmp_path / "tree").labels == [NFC, "pos"]
+
+
+def test_zero_width_characters_in_labels_are_kept(tmp_path: Path) -> None:
+    path = write_file(tmp_path / "t.csv", "text,label\na,pos\nb,pos\u200b\n")  # as docs/custom-corpora.md says
+    assert both_ways(path)[1] == ["pos", "pos\u200b"]
+
+
+# ---- tables: the header -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "repeated"),
+    [
+        ("t.csv", "text,label,label\na,x,y\n", r"'label' twice \(columns 2 and 3\)"),
+        ("t.csv", "text,text,label\na,b,x\n", r"'text' twice \(columns 1 and 2\)"),
+        ("t.tsv", "label\ttext\tlabel\nx\ta\ty\n", r"'label' twice \(columns 1 and 3\)"),
+        ("u.csv", "id,text,label,id\n1,a,x,2\n", r"'id' twice"),  # a column textclf does not read: still ambiguous
+    ],
+)
+def test_a_header_that_repeats_a_column_name_is_refused(tmp_path: Path, name: str, content: str, repeated: str) -> None:
+    path = write_file(tmp_path / name, content)
+    refused(path, rf"{name}: the header names column {repeated}")
+    with tempfile.TemporaryDirectory() as scratch:
+        refused(path, repeated, scratch=Path(scratch))
+    with pytest.raises(TextclfError, match=repeated):
+        list(iter_records(str(path)))
+
+
+def test_a_parquet_schema_that_repeats_a_column_name_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "t.parquet"
+    pq.write_table(
+        pa.table([pa.array(["a"]), pa.array(["x"]), pa.array(["y"])], names=["text", "label", "label"]), path
+    )
+    refused(path, r"t\.parquet: the schema names column 'label' twice \(columns 2 and 3\)")
+
+
+def test_unnamed_columns_are_not_repeats(tmp_path: Path) -> None:
+    path = write_file(tmp_path / "t.csv", ",,text,label\n1,2,a,x\n")  # pandas names them "Unnamed: 0", "Unnamed: 1"
+    assert both_ways(path) == (["a"], ["x"])
+
+
+# ---- what is not a regular file ---------------------------------------------------------------------------------
+
+
+def _unblock(fifo: Path) -> threading.Timer:
+    """Opens ``fifo`` for writing after a while and closes it: a reader blocked on it (the bug) then gets EOF."""
+
+    def unblock() -> None:
+        with contextlib.suppress(OSError):  # no reader: nothing to unblock
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+
+    timer = threading.Timer(5.0, unblock)
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo") or not os.path.exists("/dev/null"), reason="POSIX only")
+def test_devices_and_fifos_are_refused_before_reading(tmp_path: Path) -> None:
+    # /dev/null stands for /dev/zero and /dev/urandom (same check, but it ends: without the check, a different error)
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)
+    link = tmp_path / "linked.jsonl"
+    link.symlink_to("/dev/null")
+    timer = _unblock(fifo)
+    try:
+        for path, kind in ((Path("/dev/null"), "a device"), (link, "a device"), (fifo, r"a FIFO \(named pipe\)")):
+            for options in ({}, {"fmt": "csv"}, {"encoding": "utf-8"}):
+                refused(path, rf"{path.name} is {kind}, not a regular file", **options)
+            with pytest.raises(TextclfError, match=rf"{path.name} is {kind}, not a regular file"):
+                next(iter_records(str(path)))
+        data = FileDataModule(str(fifo), data_dir=str(tmp_path), cache_dir=str(tmp_path / "cache"))
+        with pytest.raises(TextclfError, match=r"pipe\.csv is a FIFO"):
+            data.setup("fit")
+    finally:
+        timer.cancel()
+
+
 # ---- JSONL records ------------------------------------------------------------------------------------------------
+
+
+def test_json_nested_too_deeply_names_the_line(tmp_path: Path) -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    path = write_file(tmp_path / "t.jsonl", f'{{"text": "a", "label": "x"}}\n{{"text": "b", "label": {deep}}}\n')
+    message = refused(path, r"t\.jsonl, line 2: nested too deeply")
+    assert "recursion" in message
+    with pytest.raises(TextclfError, match=r"t\.jsonl, line 2: nested too deeply"):
+        list(iter_records(str(path)))
+    refused(write_file(tmp_path / "a.json", f"[{deep}]"), r"a\.json: the JSON array is nested too deeply")
 
 
 def test_a_malformed_json_line_is_named(tmp_path: Path) -> None:
@@ -274,7 +383,7 @@ def roundtrip(name: str, write: Any, texts: list[str], labels: list[str]) -> Non
         write(path, texts, labels)
         split = read_labelled(path)
         assert list(split.texts) == texts
-        assert split.labels == [label.strip() for label in labels]
+        assert split.labels == [unicodedata.normalize("NFC", label.strip()) for label in labels]
         with tempfile.TemporaryDirectory() as scratch:
             streamed = read_labelled(path, scratch=Path(scratch))
             assert (list(streamed.texts), streamed.labels) == (texts, split.labels)

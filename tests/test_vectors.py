@@ -106,7 +106,7 @@ def test_fasttext_binary_model(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "content",
-    [b"", b"hello world, not vectors\n", b"\x00\x01\x02garbage\xff\xfe" * 50, b"1 2 3 x y\n", b"justoneword\n"],
+    [b"hello world, not vectors\n", b"\x00\x01\x02garbage\xff\xfe" * 50, b"1 2 3 x y\n", b"justoneword\n"],
 )
 def test_detect_vectors_format_rejects_garbage(tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "garbage.txt"

@@ -18,6 +18,8 @@ from textclf import FileDataModule
 from textclf import vectors as V
 from textclf.errors import TextclfError
 from textclf.vectors import files as VF
+from textclf.vectors.binary import read_word2vec_binary
+from textclf.vectors.text import read_text_vectors
 
 # ---- files that must never be unpickled ----------------------------------------------------------------------------
 
@@ -315,6 +317,61 @@ def test_truncated_gzip_names_where(tmp_path: Path) -> None:
     lines = "".join(f"w{i} {i} {i + 1}\n" for i in range(20000))
     path = _write(tmp_path, "cut.txt.gz", gzip.compress(lines.encode())[:-2000])
     _fails(path, "truncated or corrupt after", "uncompressed bytes")
+
+
+# ---- a byte-order mark, an empty file ----------------------------------------------------------------------------
+
+BOM = b"\xef\xbb\xbf"
+W2V_TEXT, GLOVE_TEXT = b"2 3\nthe 0.1 0.2 0.3\ncat 0.4 0.5 0.6\n", b"the 0.1 0.2 0.3\ncat 0.4 0.5 0.6\n"
+BOM_ROWS = np.array([[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]], dtype=np.float32)
+
+
+def _maybe_gzip(data: bytes, gz: bool) -> bytes:
+    return gzip.compress(data) if gz else data
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_the_readers_drop_a_byte_order_mark(tmp_path: Path, gz: bool) -> None:
+    cases = [
+        (W2V_TEXT, lambda p: read_text_vectors(p, gz, header=True)),  # was: "line 1: expected a '<count> <dim>' ..."
+        (GLOVE_TEXT, lambda p: read_text_vectors(p, gz, header=False)),  # was: the word '\ufeffthe', silently
+        (_binary([b"the", b"cat"], BOM_ROWS), lambda p: read_word2vec_binary(p, gz)),
+    ]
+    for i, (data, read) in enumerate(cases):
+        parsed = read(_write(tmp_path, f"{i}.vec", _maybe_gzip(BOM + data, gz)))
+        assert parsed.words == ["the", "cat"]
+        np.testing.assert_array_equal(parsed.vectors, BOM_ROWS)
+
+
+@pytest.mark.parametrize("gz", [False, True])
+@pytest.mark.parametrize("data", [b"", BOM])
+def test_the_readers_say_an_empty_file_is_empty(tmp_path: Path, gz: bool, data: bytes) -> None:
+    path = _write(tmp_path, "empty.vec", _maybe_gzip(data, gz))
+    for read in (
+        lambda: read_text_vectors(path, gz, header=True),
+        lambda: read_text_vectors(path, gz, header=False),
+        lambda: read_word2vec_binary(path, gz),
+    ):
+        with pytest.raises(TextclfError, match=rf"^vectors file {re.escape(str(path))} is empty$"):
+            read()
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_a_byte_order_mark_is_dropped_from_detection_to_loading(tmp_path: Path, gz: bool) -> None:
+    for name, data, fmt in (("w.vec", W2V_TEXT, "word2vec-text"), ("g.txt", GLOVE_TEXT, "glove-text")):
+        path = _write(tmp_path, name, _maybe_gzip(BOM + data, gz))
+        assert V.detect_vectors_format(path) == fmt
+        kv = V.load_keyed_vectors(path)
+        assert kv.index_to_key == ["the", "cat"]
+        np.testing.assert_array_equal(kv.vectors, BOM_ROWS)
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_an_empty_vectors_file_is_called_empty(tmp_path: Path, gz: bool) -> None:
+    path = _write(tmp_path, "empty.vec", _maybe_gzip(b"", gz))
+    _fails(path, "is empty")  # was: "unrecognised vectors file"
+    with pytest.raises(TextclfError, match="is empty"):
+        V.detect_vectors_format(path)
 
 
 # ---- anomalies in word2vec binary files ------------------------------------------------------------------------

@@ -15,7 +15,9 @@ from __future__ import annotations
 import codecs
 import io
 import logging
+import os
 import re
+import stat
 import sys
 from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import closing
@@ -58,8 +60,33 @@ def detect_file_encoding(path: Path, *, warn: bool = True) -> str:
     return _detect(partial(_chunks, path), path, warn)
 
 
+def require_regular_file(path: Path) -> None:
+    """Refuse anything but a regular file (symlinks followed) before reading it.
+
+    A device (``/dev/zero``, ``/dev/urandom``) never ends and a FIFO or socket may block for ever; both would be
+    read into memory without limit.
+
+    Raises:
+        TextclfError: ``path`` is missing, a folder, or not a regular file, in one line naming it.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as e:
+        raise TextclfError(f"cannot read {path}: {e.strerror or e}") from None
+    if stat.S_ISDIR(mode):
+        raise TextclfError(f"{path} is a folder, expected a file")
+    if not stat.S_ISREG(mode):
+        kind = "a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
+        raise TextclfError(f"{path} is {kind}, not a regular file; save the data to a file and give that")
+
+
 def decode(path: Path, encoding: str = "auto") -> str:
-    """A whole text file as a string: ``encoding``, or ``auto`` (:func:`detect_encoding`)."""
+    """A whole text file as a string: ``encoding``, or ``auto`` (:func:`detect_encoding`).
+
+    Raises:
+        TextclfError: ``path`` is not a regular file (:func:`require_regular_file`), or not valid ``encoding``.
+    """
+    require_regular_file(path)
     data = path.read_bytes()
     if encoding == "auto":
         encoding = detect_encoding(data, path)

@@ -18,7 +18,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
-from textclf.data.encoding import decode, detect_file_encoding, iter_lines
+from textclf.data.encoding import decode, detect_file_encoding, iter_lines, require_regular_file
 from textclf.data.jsonl import json_objects, read_jsonl
 from textclf.data.labels import cell_text, check_delimiter, clean_name, label_name, label_set
 from textclf.data.splits import LabelledSplit, TextStream
@@ -61,8 +61,13 @@ def read_labelled(
     cells split on ``label_delimiter`` (default ``,``), or list cells (JSONL, Parquet). With ``scratch`` (a folder
     the caller deletes), the texts of a table stay on disk there (a :class:`TextStream`), for corpora larger than
     memory.
+
+    Raises:
+        TextclfError: ``path`` (not a folder) is no regular file (``/dev/zero``, a FIFO), or any reader's error.
     """
     fmt = file_format(path) if fmt == "auto" else fmt
+    if fmt != "folder":
+        require_regular_file(path)  # /dev/zero, a FIFO: refused before a reader would block or fill memory
     delimiter = (label_delimiter if label_delimiter is not None else ",") if multi_label else None
     texts: list[str] | TextStream
     if fmt == "folder":
@@ -270,9 +275,11 @@ def iter_records(
     """
     path = Path(source)
     if source != "-" and not path.is_file():
-        raise TextclfError(
-            f"{path} is a folder: give the files in it" if path.is_dir() else f"input file not found: {path}"
-        )
+        if path.is_dir():
+            raise TextclfError(f"{path} is a folder: give the files in it")
+        if not path.exists():
+            raise TextclfError(f"input file not found: {path}")
+        require_regular_file(path)
     fmt = "lines" if source == "-" else file_format(path) if fmt == "auto" else fmt
     if fmt == "lines":
         if fields:

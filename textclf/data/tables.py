@@ -32,16 +32,39 @@ _CHUNK = 1 << 20
 
 
 def table_columns(path: Path, fmt: str, encoding: str = "auto") -> list[str]:
-    """The column names of a CSV, TSV or Parquet file, from its header alone (as :func:`read_table` names them)."""
+    """The column names of a CSV, TSV or Parquet file, from its header alone (as :func:`read_table` names them).
+
+    Raises:
+        TextclfError: the header (schema) names a column twice (pandas would silently read the first as
+            ``label`` and the second as ``label.1``), naming the file, the name and both 1-based column positions.
+    """
     with _reading(path, fmt):
         if fmt == "parquet":
             import pyarrow.parquet as pq
 
-            return list(pq.read_schema(path).names)
+            names = list(pq.read_schema(path).names)
+            _check_unique(path, names, "schema")
+            return names
         import pandas as pd
 
         enc = encoding if encoding != "auto" else detect_file_encoding(path)
-        return [str(name) for name in pd.read_csv(path, nrows=0, encoding=enc, **_csv_options(fmt)).columns]
+        options = _csv_options(fmt)
+        names = [str(name) for name in pd.read_csv(path, nrows=0, encoding=enc, **options).columns]
+        header = pd.read_csv(path, nrows=1, header=None, dtype=str, keep_default_na=False, encoding=enc, **options)
+        _check_unique(path, [str(name) for name in header.iloc[0]] if len(header) else [], "header")
+        return names
+
+
+def _check_unique(path: Path, header: list[str], what: str) -> None:
+    """Refuse a header (a Parquet schema) that names a column twice: which one a column option means is unknown."""
+    first: dict[str, int] = {}
+    for number, name in enumerate(header, start=1):
+        if name in first and name.strip():  # empty names are pandas' distinct "Unnamed: N"
+            raise TextclfError(
+                f"{path}: the {what} names column {name!r} twice (columns {first[name]} and {number}); "
+                "give each column its own name"
+            )
+        first.setdefault(name, number)
 
 
 def load_table(path: Path, fmt: str, encoding: str, cache_dir: Path | None = None) -> Any:
@@ -66,6 +89,7 @@ def load_table(path: Path, fmt: str, encoding: str, cache_dir: Path | None = Non
                     str(path), encoding=enc, keep_default_na=False, features=features, **where, **options
                 )
             if fmt == "parquet":
+                table_columns(path, fmt)  # a repeated name, named before Arrow's "Multiple matches for FieldRef"
                 return datasets.Dataset.from_parquet(str(path), **where)
             raise TextclfError(f"{path}: unknown table format {fmt!r}")
     finally:

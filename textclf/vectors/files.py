@@ -18,7 +18,7 @@ import numpy as np
 from textclf.errors import TextclfError
 from textclf.vectors.binary import read_word2vec_binary
 from textclf.vectors.fasttext import check_fasttext_vocabulary
-from textclf.vectors.parse import NUMBER, ParsedVectors
+from textclf.vectors.parse import NUMBER, ParsedVectors, file_head
 from textclf.vectors.text import read_text_vectors
 
 if TYPE_CHECKING:
@@ -106,9 +106,9 @@ def _read_head(path: Path) -> tuple[bytes, bool]:
     except OSError as e:
         raise TextclfError(f"cannot read vectors file {path}: {e.strerror or e}") from e
     if raw[:2] != b"\x1f\x8b":
-        return raw, False
+        return file_head(raw, path), False
     try:
-        return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(raw, _HEAD_BYTES), True
+        return file_head(zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(raw, _HEAD_BYTES), path), True
     except zlib.error as e:
         raise TextclfError(f"vectors file {path} looks gzip-compressed but cannot be decompressed: {e}") from e
 

@@ -53,9 +53,9 @@ def read_text_vectors(path: Path, gzipped: bool, header: bool) -> ParsedVectors:
         Unique words in file order and their float32 vectors.
 
     Raises:
-        TextclfError: naming the file and the line, for an empty file, a bad header, a line with the wrong number of values, a
-            value that is not a finite float32 number, fewer or more lines than the header announces, or a
-            truncated/corrupt gzip stream.
+        TextclfError: naming the file and the line, for an empty file, a bad header, a line with the wrong number
+            of values, a value that is not a finite float32 number, fewer or more lines than the header announces,
+            or a truncated/corrupt gzip stream.
     """
     reader = _TextReader(path, gzipped, header)
     with open_stream(path, gzipped) as stream:
