@@ -398,3 +398,12 @@ def test_runs_are_named_after_the_recipe_folder_even_through_dot_dot(
     config = Namespace(trainer=Namespace(logger=None, default_root_dir=None), config=["../mine/recipe.yaml"])
     set_default_logger(config)
     assert config.trainer.logger.init_args.name == "mine/recipe"  # not "../recipe", outside runs/
+
+
+def test_the_default_run_folder_is_absolute_so_a_resume_from_elsewhere_keeps_its_best_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Checkpoints remember their folder: a relative runs/ made a resume from another directory lose best.ckpt."""
+    monkeypatch.chdir(tmp_path)
+    config = printed_config(capsys, ["fit", "-c", str(RECIPES / "trec" / "bilstm_max.yaml")])
+    assert config["trainer"]["logger"]["init_args"]["save_dir"] == str(tmp_path.resolve() / "runs")

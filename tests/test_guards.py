@@ -128,3 +128,19 @@ def test_a_model_trained_from_python_stops_at_nan_without_being_told(
 def test_bad_guard_settings_are_refused() -> None:
     with pytest.raises(TextclfError, match="stop or skip"):
         NonFiniteGuard(action="ignore")  # type: ignore[arg-type]
+
+
+def test_a_non_finite_validation_loss_stops_before_any_checkpoint_of_it() -> None:
+    """Weights that stay finite but overflow (a diverged run in skip mode) gave NaN val/loss and were saved as best."""
+    from types import SimpleNamespace
+
+    trainer = SimpleNamespace(
+        sanity_checking=False,
+        callback_metrics={"val/loss": torch.tensor(float("nan"))},
+        checkpoint_callback=None,
+        current_epoch=2,
+    )
+    with pytest.raises(NonFiniteError, match=r"non-finite validation loss \(nan\) after epoch 2: .* no checkpoint"):
+        NonFiniteGuard(action="skip").on_validation_end(trainer, None)  # type: ignore[arg-type]
+    trainer.callback_metrics["val/loss"] = torch.tensor(0.5)
+    NonFiniteGuard().on_validation_end(trainer, None)  # type: ignore[arg-type]

@@ -392,3 +392,12 @@ def test_nul_bytes_in_predict_input(checkpoint: Path, tmp_path: Path, monkeypatc
     utf16.write_bytes("good film\nbad one\n".encode("utf-16-le"))
     with pytest.raises(TextclfError, match=r"utf16\.txt: byte 1 \(line 1\) is a NUL byte: .* UTF-16LE without"):
         predict_files(str(checkpoint), [str(utf16)], str(out), progress=False)
+
+
+def test_a_model_whose_weights_overflow_is_refused_not_written_as_nan(checkpoint: Path, tmp_path: Path) -> None:
+    """Finite weights near float32's limit (a diverged run) gave NaN probabilities, invalid JSON and exit 0."""
+    model = TextClassifier.load_from_checkpoint(checkpoint)
+    with torch.no_grad():
+        model.head.weight.fill_(3.4e38), model.head.bias.fill_(3.4e38)  # finite, at float32's limit
+    with pytest.raises(TextclfError, match=r"NaN or infinite probabilities for 2 of 2 texts: its weights overflow"):
+        model.predict_proba(["a superb film", "dull"])

@@ -13,8 +13,9 @@ import pytest
 import torch
 from torchmetrics.classification import MulticlassF1Score
 
+from textclf.errors import TextclfError
 from textclf.report import write_report
-from textclf.tasks import SingleLabel
+from textclf.tasks import SingleLabel, Task
 
 LABELS = ["a", "b", "c", "d"]
 TASK = SingleLabel(LABELS)
@@ -124,3 +125,11 @@ def test_without_matplotlib_only_the_plot_is_skipped(
     assert "pip install textclf[report]" in caplog.text
     first = json.loads((directory / "misclassified.jsonl").read_text().splitlines()[0])
     assert first["text"] is None  # no texts given
+
+
+def test_a_report_folder_that_is_a_file_is_a_one_line_error(tmp_path: Path) -> None:
+    (tmp_path / "rf").write_text("x")
+    task = Task.create(["neg", "pos"], multi_label=False)
+    with pytest.raises(TextclfError, match=r"rf is a file, not a folder"):
+        write_report(tmp_path / "rf", task, np.array([0, 1]), np.array([[0.9, 0.1], [0.2, 0.8]]), None)
+    assert (tmp_path / "rf").read_text() == "x"

@@ -100,10 +100,27 @@ class NonFiniteGuard(Callback):
         unsaved = "no last.ckpt written (weights not finite, or checkpointing off)"
         state = f"state before this batch: {saved}" if saved else unsaved
         limit = f" after {self.skipped} skipped batches (max_skips)" if self.action == "skip" else ""
+        advice = "" if self.action == "skip" else ", or skip such batches with NonFiniteGuard action: skip"
         raise NonFiniteError(
             f"non-finite {what} at {where}: training stopped{limit}; {state}; best checkpoint: {best or 'none yet'} "
-            "(lower the learning rate, set trainer.gradient_clip_val, or skip such batches with "
-            "NonFiniteGuard action: skip)"
+            f"(lower the learning rate, set trainer.gradient_clip_val{advice})"
+        )
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Stop before the checkpoint callbacks run when the validation loss is not finite (weights that overflow).
+
+        Raises:
+            NonFiniteError: one line naming the epoch; no checkpoint of this validation is written.
+        """
+        loss = trainer.callback_metrics.get("val/loss")
+        if trainer.sanity_checking or loss is None or bool(torch.isfinite(loss).all()):
+            return
+        callback = trainer.checkpoint_callback
+        best = callback.best_model_path if isinstance(callback, ModelCheckpoint) else ""
+        raise NonFiniteError(
+            f"non-finite validation loss ({float(loss):g}) after epoch {trainer.current_epoch}: the weights overflow; "
+            f"training stopped, no checkpoint of this epoch written; best checkpoint: {best or 'none yet'} (lower the "
+            "learning rate or set trainer.gradient_clip_val)"
         )
 
 

@@ -18,6 +18,7 @@ import torch
 
 from textclf.classifier import Classifier
 from textclf.data.batching import BucketBatchSampler, TokenIdsDataset
+from textclf.errors import TextclfError
 
 
 def encode_texts(model: Classifier, texts: Sequence[str], max_length: int | None = None) -> TokenIdsDataset:
@@ -110,4 +111,10 @@ def predict_proba(
             probs[batch["index"].numpy()] = model.task.probabilities(logits).cpu().numpy()
     finally:
         model.to(original).train(was_training)
+    bad = ~np.isfinite(probs).all(axis=1)
+    if bad.any():  # finite weights so large that the logits overflow (a diverged run): refuse, never write NaN
+        raise TextclfError(
+            f"the model gives NaN or infinite probabilities for {int(bad.sum())} of {len(probs)} texts: its weights "
+            "overflow (a diverged training run); retrain it, e.g. with a lower learning rate or gradient clipping"
+        )
     return probs

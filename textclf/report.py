@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from textclf.errors import TextclfError
 from textclf.tasks import Task
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,8 @@ def write_report(
             carry these positions as their ``index``. None: example ``i`` is text ``i``.
     """
     directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise TextclfError(f"report folder {directory} is a file, not a folder")
     directory.mkdir(parents=True, exist_ok=True)
     labels = task.labels
     prob = torch.as_tensor(np.asarray(y_prob, dtype=np.float32))

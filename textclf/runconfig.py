@@ -68,7 +68,8 @@ def set_default_logger(config: Namespace) -> None:
         name = f"{folder}/{recipe.stem}" if folder else recipe.stem
     config.trainer.logger = Namespace(
         class_path="lightning.pytorch.loggers.CSVLogger",
-        init_args=Namespace(save_dir=config.trainer.default_root_dir or "runs", name=name),
+        # absolute: the checkpoints remember their folder, and a resume from another working directory must match it
+        init_args=Namespace(save_dir=str(Path(config.trainer.default_root_dir or "runs").resolve()), name=name),
     )
 
 
