@@ -270,12 +270,13 @@ def test_bucket_loader_resumes_at_the_batch_where_its_state_was_taken():
     for _ in range(3):
         next(iterator)
     state = loader.state_dict()
-    assert state == {"epoch": 2, "batches": 3}
+    settings = {"texts": 50, "batch_size": 4, "bucket_size": 2, "seed": 3}  # what a resume must not change
+    assert state == {"epoch": 2, "batches": 3, **settings}
 
     resumed = bucket_loader(dataset, 4, shuffle=True, seed=3, bucket_size=2)  # a fresh process: epoch 0
     resumed.load_state_dict(state)
     assert _indices(resumed) == uninterrupted[3:]
-    assert resumed.state_dict() == {"epoch": 2, "batches": len(uninterrupted)}
+    assert resumed.state_dict() == {"epoch": 2, "batches": len(uninterrupted), **settings}
     resumed.batch_sampler.set_epoch(3)  # the next epoch is whole again
     loader.batch_sampler.set_epoch(3)
     assert _indices(resumed) == _indices(loader)
