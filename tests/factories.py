@@ -6,7 +6,10 @@ Every helper that more than one test module needs is defined here, once.
 from __future__ import annotations
 
 import csv
+import os
 import random
+import subprocess
+import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -175,3 +178,33 @@ def forbid(monkeypatch: pytest.MonkeyPatch, target: object, name: str, message: 
         raise AssertionError(message)
 
     monkeypatch.setattr(target, name, forbidden)
+
+
+def run_script(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run Python ``script`` with ``args`` in a fresh process (warnings off); it must exit with status 0."""
+    result = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def csv_fit_args(root: Path, *extra: str, train_rows: int = 60, test_rows: int = 20) -> list[str]:
+    """``textclf fit`` arguments for the custom CSV recipe on generated train/test files under ``root``.
+
+    The cache goes to ``root/cache`` and the trainer is quiet; ``extra`` adds or overrides options.
+    """
+    return [
+        "fit",
+        "-c",
+        str(RECIPES / "custom" / "csv.yaml"),
+        f"--data.init_args.train={write_csv(root / 'train.csv', rows=train_rows)}",
+        f"--data.init_args.test={write_csv(root / 'test.csv', rows=test_rows, seed=1)}",
+        f"--data.init_args.cache_dir={root / 'cache'}",
+        *QUIET_TRAINER_ARGS,
+        *extra,
+    ]

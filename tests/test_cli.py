@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from factories import QUIET_TRAINER_ARGS, RECIPES, printed_config, write_csv, write_vectors
+from factories import RECIPES, csv_fit_args, printed_config, write_vectors
 from jsonargparse import Namespace
 
 import textclf.evaluate
@@ -23,21 +23,15 @@ from textclf.runconfig import set_default_logger
 
 
 def fit_args(root: Path, *extra: str) -> list[str]:
-    return [
-        "fit",
-        "-c",
-        str(RECIPES / "custom" / "csv.yaml"),
-        f"--data.init_args.train={write_csv(root / 'train.csv', rows=60)}",
-        f"--data.init_args.test={write_csv(root / 'test.csv', rows=20, seed=1)}",
+    return csv_fit_args(
+        root,
         f"--data.init_args.vectors={write_vectors(root / 'vectors.txt')}",
-        f"--data.init_args.cache_dir={root / 'cache'}",
         "--data.init_args.batch_size=8",
         "--model.encoder.init_args.hidden_size=8",
         "--trainer.max_epochs=2",
-        *QUIET_TRAINER_ARGS,
         f"--trainer.default_root_dir={root / 'runs'}",
         *extra,
-    ]
+    )
 
 
 @pytest.fixture(scope="module")

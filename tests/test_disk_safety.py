@@ -14,7 +14,7 @@ from typing import Any
 import lightning as L
 import numpy as np
 import pytest
-from factories import QUIET_TRAINER_ARGS, RECIPES, cache_entries, leftovers, quiet_trainer, write_csv
+from factories import cache_entries, csv_fit_args, leftovers, quiet_trainer, write_csv
 
 from textclf import FileDataModule, RNNEncoder, TextClassifier
 from textclf.cli import main
@@ -31,20 +31,8 @@ def _files(folder: Path) -> dict[str, bytes]:
 
 
 def _fit_args(root: Path, *extra: str) -> list[str]:
-    return [
-        "fit",
-        "-c",
-        str(RECIPES / "custom" / "csv.yaml"),
-        f"--data.init_args.train={write_csv(root / 'train.csv', rows=48)}",
-        f"--data.init_args.test={write_csv(root / 'test.csv', rows=40, seed=1)}",
-        "--data.init_args.vectors=null",
-        f"--data.init_args.cache_dir={root / 'cache'}",
-        "--data.init_args.batch_size=4",
-        "--model.embedding_dim=6",
-        "--model.encoder.init_args.hidden_size=4",
-        *QUIET_TRAINER_ARGS,
-        *extra,
-    ]
+    options = ["--data.init_args.vectors=null", "--data.init_args.batch_size=4", "--model.embedding_dim=6"]
+    return csv_fit_args(root, *options, "--model.encoder.init_args.hidden_size=4", *extra, train_rows=48, test_rows=40)
 
 
 # ---- runs --------------------------------------------------------------------------------------------------------

@@ -7,9 +7,7 @@ import csv
 import io
 import json
 import logging
-import os
 import random
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -17,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from factories import FILLER, NEGATIVE, POSITIVE
+from factories import FILLER, NEGATIVE, POSITIVE, run_script
 
 from textclf import BagOfEmbeddingsEncoder, TextClassifier, TextclfError
 from textclf.checkpoint import model_config
@@ -186,14 +184,7 @@ def test_a_100k_line_file_streams_in_constant_memory_and_keeps_order(checkpoint:
             writer.writerows((ids[i], texts[i], i) for i in range(size))
     out = tmp_path / "out.jsonl"
     args = [str(checkpoint), str(tmp_path / "small.csv"), str(tmp_path / "large.csv"), str(out)]
-    result = subprocess.run(
-        [sys.executable, "-c", STREAM_SCRIPT, *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONWARNINGS": "ignore"},
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr
+    result = run_script(STREAM_SCRIPT, *args)
     before, after = map(float, result.stdout.split())
     # Measured: +0 MB streaming; +155 MB with textclf.predict.CHUNK = 10**9 (the whole file as one chunk).
     assert after - before < 60, f"peak RSS grew by {after - before:.0f} MB from 10k to 100k lines"

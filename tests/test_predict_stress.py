@@ -8,15 +8,12 @@ number, and the child's peak RSS stays far below what the unbounded reader and t
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 import torch
-from factories import FILLER, NEGATIVE, POSITIVE
+from factories import FILLER, NEGATIVE, POSITIVE, run_script
 
 from textclf import BagOfEmbeddingsEncoder, TextClassifier, Tokenizer
 from textclf.checkpoint import model_config
@@ -69,15 +66,7 @@ def hostile_lines() -> list[bytes]:
 
 
 def run_predict(*args: str) -> dict:
-    result = subprocess.run(
-        [sys.executable, "-c", RUN_SCRIPT, *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONWARNINGS": "ignore"},
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
+    return json.loads(run_script(RUN_SCRIPT, *args).stdout)
 
 
 def test_hostile_lines_keep_their_ids_and_memory_stays_bounded(checkpoint: Path, tmp_path: Path) -> None:
