@@ -33,6 +33,19 @@ def _kv():
     return kv
 
 
+def _count_parses(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
+    """Record each parse of a vectors file (textclf.vectors.files.read_vectors, behind the store and the matrix)."""
+    parses: list[tuple] = []
+    real = VF.read_vectors
+
+    def counted(*args, **kwargs):
+        parses.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(VF, "read_vectors", counted)
+    return parses
+
+
 def _gz(src: Path, dst: Path) -> Path:
     dst.write_bytes(gzip.compress(src.read_bytes()))
     return dst
@@ -249,16 +262,7 @@ def test_cache_hit_skips_the_loader(
     files: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     cache = tmp_path / "cache"
-    calls = []
-    real_load = VM.load_keyed_vectors
-
-    def load_once(*args, **kwargs):
-        calls.append(args)
-        if len(calls) > 1:
-            raise AssertionError("vectors file parsed twice")
-        return real_load(*args, **kwargs)
-
-    monkeypatch.setattr(VM, "load_keyed_vectors", load_once)
+    calls = _count_parses(monkeypatch)
     m1, c1 = V.build_embedding_matrix(files["glove.txt.gz"], VOCAB, cache_dir=cache, seed=5)
     with caplog.at_level(logging.INFO, logger="textclf.vectors"):
         m2, c2 = V.build_embedding_matrix(files["glove.txt.gz"], VOCAB, cache_dir=cache, seed=5)
@@ -279,7 +283,6 @@ def test_cache_hit_skips_the_loader(
         "meta.json",
     ]
     # a different vocab, seed or file is a different entry
-    monkeypatch.setattr(VM, "load_keyed_vectors", real_load)
     m4, _ = V.build_embedding_matrix(files["glove.txt.gz"], VOCAB, cache_dir=cache, seed=6)
     assert not np.array_equal(m1[1], m4[1])
     V.build_embedding_matrix(files["glove.txt.gz"], VOCAB[:-1], cache_dir=cache, seed=6)
@@ -314,19 +317,17 @@ def test_corrupt_cache_is_rebuilt_with_a_warning(
         npy.unlink()
     else:
         np.save(npy, m1[:3])
-    parses = []
-    real_load = VM.load_keyed_vectors
-    monkeypatch.setattr(VM, "load_keyed_vectors", lambda *a: parses.append(a) or real_load(*a))
+    parses = _count_parses(monkeypatch)
     with caplog.at_level(logging.WARNING):
         m2, _ = V.build_embedding_matrix(files["w2v.txt"], VOCAB, cache_dir=cache)
     np.testing.assert_array_equal(m1, m2)
-    assert len(parses) == 1  # rebuilt ...
+    assert parses == []  # rebuilt from the parsed-vectors store ...
     warnings = [r.message for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "rebuilding unreadable vectors-matrix cache entry" in warnings[0]
     assert str(cache / "vectors-matrix" / entry) in warnings[0]
     m3, _ = V.build_embedding_matrix(files["w2v.txt"], VOCAB, cache_dir=cache)  # ... and readable again
     np.testing.assert_array_equal(m1, m3)
-    assert len(parses) == 1 and cache_entries(cache, "vectors-matrix") == [entry]
+    assert parses == [] and cache_entries(cache, "vectors-matrix") == [entry]
 
 
 def test_a_crash_during_the_build_leaves_no_entry_and_the_next_call_rebuilds(
@@ -352,9 +353,7 @@ def test_failed_cache_write_warns_and_leaves_no_staging_folder(
     files: dict[str, Path], tmp_path: Path, monkeypatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     cache = tmp_path / "cache"
-    parses = []
-    real_load = VM.load_keyed_vectors
-    monkeypatch.setattr(VM, "load_keyed_vectors", lambda *a: parses.append(a) or real_load(*a))
+    parses = _count_parses(monkeypatch)
 
     def boom(*args, **kwargs):
         raise OSError("disk full")
@@ -364,7 +363,8 @@ def test_failed_cache_write_warns_and_leaves_no_staging_folder(
         matrix, _ = V.build_embedding_matrix(files["w2v.txt"], VOCAB, cache_dir=cache)  # still works, warns
     assert matrix.shape == (len(VOCAB), DIM) and len(parses) == 1  # parsed once, not again after the failure
     assert any("cannot cache" in r.message and "disk full" in r.message for r in caplog.records)
-    assert cache_entries(cache, "vectors-matrix") == []
+    assert any("cannot store the parsed vectors" in r.message and "disk full" in r.message for r in caplog.records)
+    assert cache_entries(cache, "vectors-matrix") == [] and cache_entries(cache, "vectors-store") == []
 
 
 def test_bad_vocab_arguments(files: dict[str, Path]) -> None:
@@ -378,10 +378,10 @@ def test_vectors_vocabulary(files: dict[str, Path], tmp_path: Path, monkeypatch:
     assert V.vectors_vocabulary(files["w2v.bin"]) == WORDS
     cache = tmp_path / "cache"
     assert V.vectors_vocabulary(files["glove.txt"], cache_dir=cache) == WORDS
-    (entry,) = cache_entries(cache, "vectors-vocabulary")
-    assert json.loads((cache / "vectors-vocabulary" / entry / "words.json").read_text()) == WORDS
+    (entry,) = cache_entries(cache, "vectors-store")
+    assert json.loads((cache / "vectors-store" / entry / "words.json").read_text()) == WORDS
 
-    forbid(monkeypatch, VM, "load_keyed_vectors", "parsed despite the cache")
+    forbid(monkeypatch, VF, "read_vectors", "parsed despite the cache")
     assert V.vectors_vocabulary(files["glove.txt"], cache_dir=cache) == WORDS
 
 
@@ -521,7 +521,7 @@ def test_real_glove_6b_50d(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     assert matrix.shape == (5, 50) and not matrix[0].any()
     assert cov == V.Coverage(2, 3, 2, 3)
 
-    forbid(monkeypatch, VM, "load_keyed_vectors", "parsed again despite the cache")
+    forbid(monkeypatch, VF, "read_vectors", "parsed again despite the cache")
     again, _ = V.build_embedding_matrix(path, SMALL_VOCAB, cache_dir=tmp_path)
     np.testing.assert_array_equal(matrix, again)
 
@@ -532,7 +532,7 @@ def test_real_glove_vocabulary_cached(tmp_path: Path, monkeypatch: pytest.Monkey
     words = V.vectors_vocabulary(path, cache_dir=tmp_path)
     assert len(words) == 400_000 and words[:3] == ["the", ",", "."] and "Movie" not in words
 
-    forbid(monkeypatch, VM, "load_keyed_vectors", "parsed again despite the cache")
+    forbid(monkeypatch, VF, "read_vectors", "parsed again despite the cache")
     start = time.perf_counter()
     assert V.vectors_vocabulary(path, cache_dir=tmp_path) == words
     print(f"\ncached vocabulary of glove.6B.50d read in {time.perf_counter() - start:.2f}s")

@@ -1,10 +1,10 @@
-"""Keyed, atomic cache entries shared by processes: prepared corpora and vector matrices (see docs/distributed.md).
+"""Keyed, atomic cache entries shared by processes: prepared corpora, parsed vectors files and vector matrices.
 
 An entry is the folder ``<cache_dir>/<kind>/<key>``, where the key is a SHA-256 of the JSON of its settings and of
 the kind's :data:`CACHE_VERSIONS` entry. It is built in a staging folder beside it and renamed into place, so an
 entry that exists is complete and a crash leaves none. A lock file ``<entry>.lock`` (``filelock``) serialises the
 builders: when several processes (DDP ranks, torchrun or SLURM tasks, parallel runs) ask for a missing entry, one
-builds it while the others block on the lock, then read what it built.
+builds it while the others block on the lock, then read what it built (see docs/distributed.md).
 """
 
 from __future__ import annotations
@@ -36,7 +36,9 @@ CACHE_VERSIONS: dict[str, int] = {
     # 2: an entry folder (matrix.npy, found.npy, meta.json) instead of <key>.npy + <key>.json; 3: textclf's own
     # strict readers (a repeated word keeps its first vector)
     "vectors-matrix": 3,
-    "vectors-vocabulary": 3,  # 2: an entry folder (words.json) instead of <key>.vocab.txt; 3: as vectors-matrix 3
+    # a vectors file parsed once (vectors.npy, words.json, meta.json), see textclf.vectors.store; it replaces the
+    # vectors-vocabulary entries (words.json alone) of older versions
+    "vectors-store": 1,
 }
 WAIT_TIMEOUT_ENV = "TEXTCLF_WAIT_TIMEOUT"
 DEFAULT_WAIT_TIMEOUT = 3600.0  # seconds a process waits for another one to build an entry
@@ -152,6 +154,12 @@ class CacheEntry:
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
+
+    def discard(self) -> None:
+        """Remove the entry (under its lock) so that the next :meth:`get` builds it again; a missing one is fine."""
+        with self._locked():
+            if self.path.is_dir():
+                self._discard()
 
     def _discard(self) -> None:
         """Remove a damaged entry: rename it away first, so that the entry's path never holds half a folder."""

@@ -16,6 +16,7 @@ import numpy as np
 from textclf.errors import TextclfError
 from textclf.vectors.parse import (
     ParsedVectors,
+    ProgressHook,
     Rows,
     check_finite,
     file_head,
@@ -29,12 +30,14 @@ from textclf.vectors.parse import (
 MAX_WORD_BYTES = 1 << 16  # a word longer than this means the file is not word2vec binary (or is misaligned)
 
 
-def read_word2vec_binary(path: Path, gzipped: bool) -> ParsedVectors:
+def read_word2vec_binary(path: Path, gzipped: bool, progress: ProgressHook | None = None) -> ParsedVectors:
     """Read a word2vec binary file.
 
     Args:
         path: The file (gzip-compressed when ``gzipped``).
         gzipped: Whether to decompress it.
+        progress: Called every 16,384 words with the words read so far, the stream and the count the header
+            announces.
 
     Returns:
         Unique words in file order and their float32 vectors, shape ``(words, dim)``. A leading UTF-8 byte-order
@@ -46,7 +49,7 @@ def read_word2vec_binary(path: Path, gzipped: bool) -> ParsedVectors:
             or a truncated/corrupt gzip stream.
     """
     with open_stream(path, gzipped) as stream:
-        return finish(_read(stream, path, gzipped), path)
+        return finish(_read(stream, path, gzipped, progress), path)
 
 
 class Buffer:
@@ -68,7 +71,7 @@ class Buffer:
         return bool(block)
 
 
-def _read(stream: IO[bytes], path: Path, gzipped: bool) -> Rows:
+def _read(stream: IO[bytes], path: Path, gzipped: bool, progress: ProgressHook | None) -> Rows:
     buf = Buffer(stream, path)
     buf.fill(0)
     start = len(buf.data) - len(file_head(buf.data, path))  # 3 after a UTF-8 BOM; byte offsets stay the file's
@@ -115,6 +118,8 @@ def _read(stream: IO[bytes], path: Path, gzipped: bool) -> Rows:
         pos = buf.start + space + 1 + size
         if len(pieces) >= 1 << 14:
             _flush(pieces, matrix, len(words) - len(pieces), dim)
+            if progress is not None:
+                progress(len(words), stream, count)
     _flush(pieces, matrix, len(words) - len(pieces), dim)
     _check_rest(buf, pos, count, path)
     check_finite(matrix, where, "byte", path)

@@ -18,7 +18,7 @@ import numpy as np
 from textclf.errors import TextclfError
 from textclf.vectors.binary import read_word2vec_binary
 from textclf.vectors.fasttext import check_fasttext_vocabulary
-from textclf.vectors.parse import NUMBER, ParsedVectors, file_head
+from textclf.vectors.parse import NUMBER, ParsedVectors, ProgressHook, file_head
 from textclf.vectors.text import read_text_vectors
 
 if TYPE_CHECKING:
@@ -216,6 +216,50 @@ def load_keyed_vectors(path: str | os.PathLike[str], fmt: VectorsFormat | None =
             the line or byte offset; see docs/vectors.md, "Anomalies").
     """
     path = Path(path)
+    start = time.perf_counter()
+    fmt, gzipped, sniffed = _checked_format(path, fmt)
+    if fmt == "fasttext-binary":
+        kv = _load_fasttext(path, gzipped, sniffed)
+        if len(kv.index_to_key) == 0:
+            raise TextclfError(f"vectors file {path} holds no vectors")
+    else:
+        kv = _keyed_vectors(_read_strict(path, fmt, gzipped, None))
+    seconds, words = time.perf_counter() - start, len(kv.index_to_key)
+    logger.info("loaded %s vectors from %s: %d words x %d dims in %.1fs", fmt, path, words, kv.vector_size, seconds)
+    return kv
+
+
+def read_vectors(
+    path: str | os.PathLike[str], fmt: VectorsFormat | None = None, progress: ProgressHook | None = None
+) -> tuple[ParsedVectors, VectorsFormat]:
+    """The words and float32 matrix of a vectors file, with the same checks as :func:`load_keyed_vectors`.
+
+    gensim is imported only for a fastText model, whose own vocabulary words and their (full-word) vectors are
+    returned, as :func:`load_keyed_vectors`'s ``index_to_key`` and ``vectors``.
+
+    Args:
+        path: The vectors file.
+        fmt: Its format; sniffed with :func:`detect_vectors_format` when None.
+        progress: Passed to the word2vec/GloVe readers (not called for fastText models).
+
+    Returns:
+        The unique words in file order with their ``(words, dim)`` float32 vectors, and the file's format.
+
+    Raises:
+        TextclfError: as :func:`load_keyed_vectors`.
+    """
+    path = Path(path)
+    fmt, gzipped, sniffed = _checked_format(path, fmt)
+    if fmt != "fasttext-binary":
+        return _read_strict(path, fmt, gzipped, progress), fmt
+    kv = _load_fasttext(path, gzipped, sniffed)
+    if len(kv.index_to_key) == 0:
+        raise TextclfError(f"vectors file {path} holds no vectors")
+    return ParsedVectors(list(kv.index_to_key), np.ascontiguousarray(kv.vectors, dtype=np.float32)), fmt
+
+
+def _checked_format(path: Path, fmt: VectorsFormat | None) -> tuple[VectorsFormat, bool, VectorsFormat | None]:
+    """The format to read ``path`` in, whether it is gzipped, and the sniffed format; refuses unsafe files."""
     head, gzipped = _read_head(path)
     sniffed = _sniff(head)
     unsafe = _unsafe_kind(head)
@@ -223,21 +267,18 @@ def load_keyed_vectors(path: str | os.PathLike[str], fmt: VectorsFormat | None =
         raise TextclfError(_refusal(path, unsafe or "a Python pickle (gensim's KeyedVectors.save)"))
     if fmt is not None and fmt not in VECTORS_FORMATS:
         raise TextclfError(f"unknown vectors format {fmt!r} for {path}: expected one of {', '.join(VECTORS_FORMATS)}")
-    fmt = fmt or detect_vectors_format(path)
-    start = time.perf_counter()
-    if fmt == "fasttext-binary":
-        kv = _load_fasttext(path, gzipped, sniffed)
+    return fmt or detect_vectors_format(path), gzipped, sniffed
+
+
+def _read_strict(path: Path, fmt: VectorsFormat, gzipped: bool, progress: ProgressHook | None) -> ParsedVectors:
+    """A word2vec/GloVe file through textclf's own readers."""
+    if fmt == "word2vec-binary":
+        parsed = read_word2vec_binary(path, gzipped, progress)
     else:
-        if fmt == "word2vec-binary":
-            parsed = read_word2vec_binary(path, gzipped)
-        else:
-            parsed = read_text_vectors(path, gzipped, header=fmt == "word2vec-text")
-        kv = _keyed_vectors(parsed)
-    if len(kv.index_to_key) == 0:
+        parsed = read_text_vectors(path, gzipped, header=fmt == "word2vec-text", progress=progress)
+    if not parsed.words:
         raise TextclfError(f"vectors file {path} holds no vectors")
-    seconds, words = time.perf_counter() - start, len(kv.index_to_key)
-    logger.info("loaded %s vectors from %s: %d words x %d dims in %.1fs", fmt, path, words, kv.vector_size, seconds)
-    return kv
+    return parsed
 
 
 def _refusal(path: Path, kind: str) -> str:

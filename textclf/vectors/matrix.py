@@ -1,7 +1,8 @@
 """Pretrained vectors aligned to a vocabulary: the embedding matrix, its coverage, and the vectors' own word list.
 
-Both are cached (:mod:`textclf.data.cache`): the matrix keyed by the vectors file, the vocabulary and the seed; the
-word list keyed by the vectors file. Processes that ask for the same entry at once parse the vectors file once.
+With a ``cache_dir`` both come from the parsed-vectors store (:mod:`textclf.vectors.store`: the vectors file is
+parsed once, whatever the vocabulary), and the matrix is also cached keyed by the vectors file, the vocabulary and
+the seed (:mod:`textclf.data.cache`). Processes that ask for the same entry at once parse the vectors file once.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import json
 import logging
 import math
 import os
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,9 +20,11 @@ from typing import TypeVar
 
 import numpy as np
 
-from textclf.data.cache import cached, path_fingerprint
+from textclf.data.cache import cached
 from textclf.errors import TextclfError
-from textclf.vectors.files import load_keyed_vectors, resolve_vectors
+from textclf.vectors.files import resolve_vectors
+from textclf.vectors.store import StoredVectors, use_stored_vectors, vectors_identity
+from textclf.wording import counted
 
 logger = logging.getLogger(__name__)
 
@@ -58,30 +62,20 @@ def vectors_vocabulary(source: str | os.PathLike[str], cache_dir: str | os.PathL
 
     Args:
         source: Vectors path or gensim-data name (see :func:`~textclf.vectors.resolve_vectors`).
-        cache_dir: If given, the word list is cached in ``<cache_dir>/vectors-vocabulary/<key>/words.json``.
+        cache_dir: If given, the words come from the parsed-vectors store under ``<cache_dir>/vectors-store/``
+            (the file is parsed into it on first use); else the file is parsed now.
 
     Returns:
-        The words, exactly as spelled in the file.
+        The words, exactly as spelled in the file (unique: see docs/vectors.md, "Anomalies").
     """
     path = resolve_vectors(source)
 
-    def parse() -> list[str]:
-        return list(load_keyed_vectors(path).index_to_key)
+    def words(stored: StoredVectors) -> list[str]:
+        if not stored.parsed_now:
+            logger.info("vectors: %s; read its words", stored.describe())
+        return stored.words
 
-    if cache_dir is None:
-        return parse()
-
-    def write(words: list[str], folder: Path) -> None:
-        (folder / "words.json").write_text(json.dumps(words), encoding="ascii")  # \u escapes: any word survives
-
-    def read(folder: Path) -> list[str]:
-        words = json.loads((folder / "words.json").read_text(encoding="ascii"))
-        if not isinstance(words, list):
-            raise ValueError("words.json holds no list")
-        logger.info("loaded cached vocabulary of %s", path)
-        return words
-
-    return _cached("vectors-vocabulary", {"vectors": path_fingerprint(path)}, cache_dir, parse, write, read)
+    return use_stored_vectors(path, cache_dir, words)
 
 
 def _lookup_rows(index: dict[str, int], vocab: Sequence[str]) -> np.ndarray:
@@ -97,11 +91,14 @@ def _lookup_rows(index: dict[str, int], vocab: Sequence[str]) -> np.ndarray:
     return rows
 
 
-def _fill(vectors: np.ndarray, rows: np.ndarray, seed: int) -> np.ndarray:
-    """Gather found rows; zero <pad>; draw the rest from U(-a, a), a = sqrt(3) * std of the found values."""
+def _fill(gathered: np.ndarray, rows: np.ndarray, seed: int) -> np.ndarray:
+    """Place the found rows' vectors (``gathered``, in vocab order); zero <pad>; draw the rest from U(-a, a).
+
+    a = sqrt(3) * std of the found values.
+    """
     found = rows >= 0
-    matrix = np.zeros((len(rows), vectors.shape[1]), dtype=np.float32)
-    matrix[found] = vectors[rows[found]]
+    matrix = np.zeros((len(rows), gathered.shape[1]), dtype=np.float32)
+    matrix[found] = gathered
     std = float(np.std(matrix[found], dtype=np.float64)) if found.any() else 0.0
     a = math.sqrt(3.0) * std if std > 0 and math.isfinite(std) else 0.25
     missing = ~found
@@ -118,11 +115,23 @@ def _coverage(found: np.ndarray, token_counts: Sequence[int] | None) -> Coverage
     return Coverage(int(words[seen].sum()), int(seen.sum()), int(counts[words].sum()), int(counts.sum()))
 
 
-def _aligned(path: Path, vocab: Sequence[str], seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Parse the vectors file: the matrix aligned to `vocab` and which of its rows have a pretrained vector."""
-    kv = load_keyed_vectors(path)
-    rows = _lookup_rows(kv.key_to_index, vocab)
-    return _fill(kv.vectors, rows, seed), rows >= 0
+def _aligned(
+    path: Path, vocab: Sequence[str], seed: int, cache_dir: str | os.PathLike[str] | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The matrix aligned to `vocab` and which of its rows have a pretrained vector.
+
+    They come from the parsed-vectors store (from a parse now, without ``cache_dir``).
+    """
+    start = time.perf_counter()
+
+    def align(stored: StoredVectors) -> tuple[np.ndarray, np.ndarray]:
+        rows = _lookup_rows(stored.index, vocab)
+        matrix = _fill(stored.gather(rows[rows >= 0]), rows, seed)
+        words = counted(len(vocab) - 2, "word")
+        logger.info("vectors: %s; aligned %s in %.1f s", stored.describe(), words, time.perf_counter() - start)
+        return matrix, rows >= 0
+
+    return use_stored_vectors(path, cache_dir, align)
 
 
 def _cached_alignment(
@@ -130,7 +139,7 @@ def _cached_alignment(
 ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`_aligned` through the ``vectors-matrix`` cache entry (matrix.npy, found.npy, meta.json)."""
     words = hashlib.sha256("\n".join(vocab).encode("utf-8", "surrogateescape")).hexdigest()
-    settings = {"vectors": path_fingerprint(path), "vocab": [len(vocab), words], "seed": seed}
+    settings = {"vectors": vectors_identity(path), "vocab": [len(vocab), words], "seed": seed}
 
     def write(value: tuple[np.ndarray, np.ndarray], folder: Path) -> None:
         matrix, found = value
@@ -147,7 +156,7 @@ def _cached_alignment(
         logger.info("loaded cached matrix %s", folder / "matrix.npy")
         return matrix, found.astype(bool)
 
-    return _cached("vectors-matrix", settings, cache_dir, lambda: _aligned(path, vocab, seed), write, read)
+    return _cached("vectors-matrix", settings, cache_dir, lambda: _aligned(path, vocab, seed, cache_dir), write, read)
 
 
 def _cached(
@@ -191,8 +200,10 @@ def build_embedding_matrix(
         vocab: Words by index; index 0 is ``<pad>`` (zero row), index 1 is ``<unk>`` (random row).
         token_counts: Training frequency per vocab index, for the token coverage; None counts each type once.
         expected_dim: If given, the vectors must have this dimension.
-        cache_dir: If given, the matrix is cached in ``<cache_dir>/vectors-matrix/`` and a hit skips the vectors
-            file; processes asking for the same matrix at once parse the file once (the others wait for it).
+        cache_dir: If given, the vectors file is parsed once into ``<cache_dir>/vectors-store/`` (any later
+            vocabulary is aligned from there in about a second), and the matrix is cached in
+            ``<cache_dir>/vectors-matrix/`` (a hit skips the vectors file); processes asking for the same entry at
+            once parse the file once (the others wait for it). Without it, the file is parsed now.
         seed: Seed of the U(-a, a) draws for ``<unk>`` and words without a vector.
 
     Returns:
@@ -204,7 +215,7 @@ def build_embedding_matrix(
         raise ValueError(f"token_counts has {len(token_counts)} entries but vocab has {len(vocab)}")
     path = resolve_vectors(source)
     if cache_dir is None:
-        matrix, found = _aligned(path, vocab, seed)
+        matrix, found = _aligned(path, vocab, seed, None)
     else:
         matrix, found = _cached_alignment(path, vocab, seed, cache_dir)
     _check_dim(path, matrix.shape[1], expected_dim)

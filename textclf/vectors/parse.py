@@ -12,7 +12,7 @@ import gzip
 import logging
 import re
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, cast
@@ -28,6 +28,8 @@ CHUNK_BYTES = 1 << 24  # how much (decompressed) data a reader takes at a time
 DEFLATE_MAX_RATIO = 1032  # no deflate stream expands more than this: bounds what a .gz file can hold
 # A number as vectors files write it (digits, optional sign, point and exponent), for telling a value from a word.
 NUMBER = re.compile(rb"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+# What a reader reports as it goes: rows read so far, the open stream, and the rows the header announces (or None).
+ProgressHook = Callable[[int, IO[bytes], int | None], None]
 
 
 @dataclass(frozen=True)

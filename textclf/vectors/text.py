@@ -23,6 +23,7 @@ from textclf.errors import TextclfError
 from textclf.vectors.parse import (
     NUMBER,
     ParsedVectors,
+    ProgressHook,
     Rows,
     file_head,
     finish,
@@ -38,7 +39,7 @@ MAX_LINE_BYTES = 1 << 26  # a "line" longer than this is not a vectors file
 GUESS_LINES = 1000  # GloVe: the dimension is the most common value count over this many first lines
 
 
-def read_text_vectors(path: Path, gzipped: bool, header: bool) -> ParsedVectors:
+def read_text_vectors(path: Path, gzipped: bool, header: bool, progress: ProgressHook | None = None) -> ParsedVectors:
     """Read a word2vec text (``header=True``) or GloVe text file.
 
     A leading UTF-8 byte-order mark is dropped.
@@ -48,6 +49,8 @@ def read_text_vectors(path: Path, gzipped: bool, header: bool) -> ParsedVectors:
         gzipped: Whether to decompress it.
         header: Whether its first line is ``<count> <dim>``; without it, the dimension is the most common number
             of values among the first 1000 lines (ties: the smallest).
+        progress: Called after each block of lines (16 MiB) with the rows read so far, the stream and the count
+            the header announces.
 
     Returns:
         Unique words in file order and their float32 vectors.
@@ -59,7 +62,7 @@ def read_text_vectors(path: Path, gzipped: bool, header: bool) -> ParsedVectors:
     """
     reader = _TextReader(path, gzipped, header)
     with open_stream(path, gzipped) as stream:
-        return finish(reader.read(stream), path)
+        return finish(reader.read(stream, progress), path)
 
 
 class _TextReader:
@@ -77,7 +80,7 @@ class _TextReader:
         self.middle = [0, 0]  # blank lines followed by a vector: count, first line
         self.spaced = [0, 0]  # words holding a space or tab: count, first line
 
-    def read(self, stream: IO[bytes]) -> Rows:
+    def read(self, stream: IO[bytes], progress: ProgressHook | None = None) -> Rows:
         offset, line_no, carry = 0, 1, b""
         while True:
             block = read_block(stream, self.path, offset, near=f" (near line {line_no})")
@@ -92,6 +95,8 @@ class _TextReader:
             lines, carry = (data[:cut].split(b"\n") if data else []), data[cut + 1 :]
             self._lines(lines, line_no, plain=_plain(data))
             line_no += len(lines)
+            if progress is not None:
+                progress(self.rows, stream, self.count)
             if not block:
                 return self._end(line_no - 1)
 
