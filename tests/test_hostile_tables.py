@@ -24,7 +24,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from textclf.data.files import FileDataModule
-from textclf.data.readers import iter_records, read_labelled
+from textclf.data.readers import read_labelled
+from textclf.data.records import iter_records
 from textclf.errors import TextclfError
 
 

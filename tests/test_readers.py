@@ -9,13 +9,13 @@ from textclf.data.encoding import decode, decode_bytes, detect_encoding
 from textclf.data.readers import (
     DEFAULT_LINE_PATTERN,
     file_format,
-    iter_records,
     read_folder,
     read_labelled,
     read_lines,
     read_table,
     require_labels,
 )
+from textclf.data.records import iter_records
 from textclf.data.splits import TextStream
 from textclf.errors import TextclfError
 

@@ -14,7 +14,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from textclf.data.readers import DEFAULT_LINE_PATTERN, read_labelled
+from textclf.data.columns import check_header, column_key
+from textclf.data.readers import DEFAULT_LINE_PATTERN, file_format, read_labelled
 from textclf.data.splits import check_known_labels, clean_split, encode_labels
 from textclf.errors import TextclfError
 from textclf.inference import encode_texts, predict_proba
@@ -29,8 +30,9 @@ def evaluate_file(
     file: str | Path,
     *,
     report_dir: str | Path | None = None,
-    text_column: str = "text",
-    label_column: str = "label",
+    text_column: str | int = "text",
+    label_column: str | int = "label",
+    header: bool = True,
     format: str = "auto",
     line_pattern: str | None = None,
     encoding: str = "auto",
@@ -49,6 +51,8 @@ def evaluate_file(
         text_column: CSV/TSV column or JSON key of the texts.
         label_column: column or key of the labels (multi-label checkpoints: a list, or a string split on
             ``label_delimiter``).
+        header: false: a CSV/TSV file without a header row, whose ``text_column`` and ``label_column`` are 1-based
+            column positions (see docs/custom-corpora.md); refused for other formats.
         format: ``auto``, ``csv``, ``tsv``, ``jsonl``, ``parquet``, ``lines`` or ``folder``.
         line_pattern: for ``lines``: a regular expression with groups ``label`` and ``text``.
         encoding: ``auto`` (UTF-8, then Windows-1252, then latin-1) or a codec name.
@@ -61,8 +65,12 @@ def evaluate_file(
 
     Raises:
         TextclfError: the checkpoint or the file cannot be read, or the file has a label the checkpoint lacks
-            (the message names the row).
+            (the message names the row), or ``header`` false for a file that is not CSV or TSV.
     """
+    fmt = file_format(Path(file)) if format == "auto" else format
+    check_header(file, fmt, header)  # these two before the checkpoint is loaded
+    for value, option in ((text_column, "text_column"), (label_column, "label_column")):
+        column_key(value, header, option)
     model = TextClassifier.load_from_checkpoint(checkpoint, map_location="cpu")
     multi_label = model.task.multi_label
     split = clean_split(
@@ -75,6 +83,7 @@ def evaluate_file(
             encoding=encoding,
             label_delimiter=(label_delimiter or "|") if multi_label else None,
             multi_label=multi_label,
+            header=header,
         )
     )
     check_known_labels(split, model.labels, f"the labels of {checkpoint}: {model.labels}")

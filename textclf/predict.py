@@ -26,10 +26,13 @@ from typing import IO
 
 import numpy as np
 
+from textclf.data.columns import check_header
 from textclf.data.lines import iter_text_lines
-from textclf.data.readers import file_format, iter_records
+from textclf.data.readers import file_format
+from textclf.data.records import iter_records, table_record_columns
 from textclf.errors import TextclfError
 from textclf.predict_output import OutputFormat, Record, Unreadable
+from textclf.wording import counted
 
 __all__ = ["OutputFormat", "Record", "Unreadable", "predict_files", "read_records"]
 
@@ -47,11 +50,12 @@ PROGRESS_SECONDS = 10.0
 
 def read_records(
     source: str,
-    text_column: str = "text",
-    id_column: str | None = None,
-    keep_columns: Sequence[str] = (),
+    text_column: str | int = "text",
+    id_column: str | int | None = None,
+    keep_columns: Sequence[str | int] = (),
     *,
     max_chars: int | None = None,
+    header: bool = True,
 ) -> Iterator[Record]:
     """Stream ``(text, fields)`` from a CSV, TSV, JSONL, Parquet or plain text file, or ``-`` (stdin).
 
@@ -59,16 +63,21 @@ def read_records(
     stdin by :func:`textclf.data.lines.iter_text_lines`: a record per line, empty lines included (as the empty
     text), the id field holding the 1-based line number; a line that cannot be decoded or holds a NUL byte is an
     :class:`Unreadable` text (logged). With ``max_chars``, texts are cut to their first ``max_chars`` characters
-    (plain text: bytes, less a character cut in two), logged once per input.
+    (plain text: bytes, less a character cut in two), logged once per input. With ``header`` false, a CSV/TSV
+    file has no header row and its columns are 1-based positions (:mod:`textclf.data.columns`).
 
     Raises:
         TextclfError: a missing input, a folder, a missing column, ``keep_columns`` on plain text, a bad record, a
-            plain-text file with a NUL byte in its first bytes (binary, or UTF-16/UTF-32 without a byte-order mark).
+            plain-text file with a NUL byte in its first bytes (binary, or UTF-16/UTF-32 without a byte-order mark),
+            ``header`` false for an input that is not CSV or TSV.
     """
     if source != "-" and file_format(Path(source)) != "lines":
-        yield from _cut_texts(iter_records(source, text_column, id_column, keep_columns), source, max_chars)
+        records = iter_records(source, text_column, id_column, keep_columns, header=header)
+        yield from _cut_texts(records, source, max_chars)
         return
     _check_input(source)
+    check_header(source, "lines", header)
+    id_column = None if id_column is None else str(id_column)
     if keep_columns:
         raise TextclfError(f"{source}: --keep-columns needs CSV, TSV or JSONL input (or Parquet), not plain text")
     bad, cut = _Tally(), _Tally()
@@ -103,7 +112,7 @@ class _Tally:
 
     def __str__(self) -> str:
         shown = ", ".join(map(str, self.first)) + (", ..." if self.count > MAX_WARNINGS else "")
-        return f"{self.count:,} line{'s' if self.count > 1 else ''} ({shown})"
+        return f"{counted(self.count, 'line')} ({shown})"
 
 
 def _cut_texts(records: Iterable[Record], source: str, max_chars: int | None) -> Iterator[Record]:
@@ -114,7 +123,7 @@ def _cut_texts(records: Iterable[Record], source: str, max_chars: int | None) ->
             text = text[:max_chars]
         yield text, fields
     if cut:
-        log.warning("%s: %s texts longer than %s characters were cut", source, f"{cut:,}", f"{max_chars:,}")
+        log.warning("%s: %s longer than %s characters were cut", source, counted(cut, "text"), f"{max_chars:,}")
 
 
 def _check_input(source: str) -> None:
@@ -150,7 +159,8 @@ class Progress:
         if self.bar is not None:
             self.bar.update(n)
         elif self.enabled and now - self.last >= PROGRESS_SECONDS:
-            log.info("predicted %s texts (%s texts/s)", f"{self.count:,}", f"{self.count / (now - self.start):,.0f}")
+            rate = f"{self.count / (now - self.start):,.0f}"
+            log.info("predicted %s (%s texts/s)", counted(self.count, "text"), rate)
             self.last = now
 
     def close(self, summary: bool = True) -> None:
@@ -160,7 +170,7 @@ class Progress:
         if self.enabled and summary:
             elapsed = max(time.perf_counter() - self.start, 1e-9)
             rate = f"{self.count / elapsed:,.0f}"
-            log.info("predicted %s texts in %.1f s (%s texts/s)", f"{self.count:,}", elapsed, rate)
+            log.info("predicted %s in %.1f s (%s texts/s)", counted(self.count, "text"), elapsed, rate)
 
 
 def predict_files(
@@ -169,9 +179,10 @@ def predict_files(
     output: str = "-",
     *,
     format: str | None = None,
-    text_column: str = "text",
-    id_column: str | None = None,
-    keep_columns: Sequence[str] = (),
+    text_column: str | int = "text",
+    id_column: str | int | None = None,
+    keep_columns: Sequence[str | int] = (),
+    header: bool = True,
     top_k: int | None = None,
     threshold: float | None = None,
     max_length: int | None = None,
@@ -194,6 +205,9 @@ def predict_files(
         id_column: CSV column / JSON key of each record's id, copied into its output record; for plain text the
             output field of that name holds the 1-based line number.
         keep_columns: CSV columns / JSON keys copied into the output records.
+        header: false: the CSV/TSV inputs have no header row; ``text_column``, ``id_column`` and ``keep_columns``
+            are then 1-based column positions (the copied fields are named by them: ``"2"``). Other inputs are
+            refused.
         top_k: write the K most probable labels and their probabilities instead of every class's probability.
         threshold: ``labels``: every label with probability >= P; ``label``: the best one, or null when none
             reaches P. Multi-label models always write ``labels``, with the checkpoint's per-label thresholds
@@ -221,6 +235,7 @@ def predict_files(
     if threshold is not None and not 0 <= threshold <= 1:
         raise TextclfError(f"--threshold must be a probability in [0, 1], got {threshold}")
     _check_paths(inputs, output)
+    _check_columns(inputs, text_column, id_column, keep, header)  # a missing column: before the model is loaded
 
     from textclf.inference import encode_texts, predict_proba
     from textclf.model import TextClassifier
@@ -236,7 +251,7 @@ def predict_files(
         )
         limit = MAX_TOKENS
     k = None if top_k is None else min(top_k, len(model.labels))
-    fields = [*([id_column] if id_column else []), *keep]
+    fields = [str(name) for name in [*([id_column] if id_column is not None else []), *keep]]
     limits = threshold if threshold is not None else model.label_thresholds()
     writer = OutputFormat(model.labels, fmt, fields, k, limits)
     counter = Progress(progress)
@@ -246,7 +261,9 @@ def predict_files(
             if fmt == "csv":
                 csv.writer(out).writerow(writer.header())
             for source in inputs:
-                records = read_records(source, text_column, id_column, keep, max_chars=limit * BYTES_PER_TOKEN)
+                records = read_records(
+                    source, text_column, id_column, keep, max_chars=limit * BYTES_PER_TOKEN, header=header
+                )
                 for chunk in _chunks(records):
                     probs = np.zeros((len(chunk), len(model.labels)), dtype=np.float32)
                     good = [i for i, (text, _) in enumerate(chunk) if isinstance(text, str)]
@@ -272,6 +289,17 @@ def _chunks(records: Iterable[Record]) -> Iterator[list[Record]]:
             chunk, chars = [], 0
     if chunk:
         yield chunk
+
+
+def _check_columns(
+    inputs: Sequence[str], text_column: str | int, id_column: str | int | None, keep: Sequence[str | int], header: bool
+) -> None:
+    """The header option and the columns of every table input, checked from their first rows alone."""
+    for source in inputs:
+        fmt = "lines" if source == "-" else file_format(Path(source))
+        check_header(source, fmt, header)
+        if fmt in ("csv", "tsv", "parquet"):
+            table_record_columns(Path(source), fmt, text_column, id_column, keep, "auto", header)
 
 
 def _check_paths(inputs: Sequence[str], output: str) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 from textclf.data.base import TextDataModule
 from textclf.data.cache import path_fingerprint
+from textclf.data.columns import HEADER_FORMATS, column_key
 from textclf.data.readers import DEFAULT_LINE_PATTERN, FileFormat, read_labelled
 from textclf.data.splits import LabelledSplit
 from textclf.errors import TextclfError
@@ -26,8 +27,11 @@ class FileDataModule(TextDataModule):
         test: test file, optional.
         format: ``auto`` picks by suffix: ``.csv``, ``.tsv``, ``.jsonl``/``.json``, ``.parquet``, a directory is
             ``folder``, anything else ``lines``.
-        text_column: column (or JSON key) holding the text.
-        label_column: column holding the label (a string or an integer).
+        text_column: column (or JSON key) holding the text; with ``header`` false, its 1-based position.
+        label_column: column holding the label (a string or an integer); with ``header`` false, its position.
+        header: false: the CSV/TSV files have no header row, and ``text_column``/``label_column`` are 1-based
+            column positions (``text_column: 1``, ``label_column: 2`` for AG News' ``text<TAB>label``). With a
+            header (the default) every column is a name, even ``2``. Refused for other formats.
         line_pattern: for ``lines`` files: a regular expression with named groups ``label`` and ``text``. The
             default reads ``LABEL text`` and fastText's ``__label__LABEL text``; with ``multi_label``, fastText's
             ``__label__A __label__B text`` (any number of labels, none included).
@@ -46,8 +50,9 @@ class FileDataModule(TextDataModule):
         test: str | None = None,
         *,
         format: FileFormat = "auto",
-        text_column: str = "text",
-        label_column: str = "label",
+        text_column: str | int = "text",
+        label_column: str | int = "label",
+        header: bool = True,
         line_pattern: str = DEFAULT_LINE_PATTERN,
         encoding: str = "auto",
         labels: list[str] | None = None,
@@ -59,8 +64,14 @@ class FileDataModule(TextDataModule):
         self.data_dir = Path(data_dir or os.environ.get("TEXTCLF_DATA") or ".").expanduser()
         self.paths = {name: path for name, path in (("train", train), ("val", val), ("test", test)) if path}
         self.format = format
-        self.text_column = text_column
-        self.label_column = label_column
+        if not isinstance(header, bool):
+            raise TextclfError(f"data.header is {header!r}, not true or false")
+        self.header = header
+        # without a header, the positions are checked now, not when the files are read (and kept as ints)
+        self.text_column = str(text_column) if header else int(column_key(text_column, header, "data.text_column"))
+        self.label_column = str(label_column) if header else int(column_key(label_column, header, "data.label_column"))
+        if not header and format not in ("auto", *HEADER_FORMATS):
+            raise TextclfError(f"data.header is false, but data.format is {format}: header: false is for CSV and TSV")
         self.line_pattern = line_pattern
         self.encoding = encoding
         self.label_names = labels
@@ -95,15 +106,22 @@ class FileDataModule(TextDataModule):
             encoding=self.encoding,
             label_delimiter=self.label_delimiter,
             multi_label=self.multi_label,
+            header=self.header,
             scratch=self.scratch_dir,  # preparing the cache: a table's texts stay on disk (larger than memory)
         )
 
     def fingerprint(self) -> dict[str, Any]:
-        """Paths, sizes and modification times of the files, and the reader options."""
+        """Paths, sizes and modification times of the files, and the reader options.
+
+        ``header: false`` adds ``{"header": false}`` (positions are ints, names strings), so a file read with and
+        without a header never shares an entry, and the entries of files with a header keep their keys.
+        """
         files = {name: path_fingerprint(self.resolve(path)) for name, path in self.paths.items()}
-        options = [self.format, self.text_column, self.label_column, self.line_pattern, self.encoding]
+        options: list[Any] = [self.format, self.text_column, self.label_column, self.line_pattern, self.encoding]
         if self.multi_label:
             options.append(self.label_delimiter)
+        if not self.header:
+            options.append({"header": False})
         return {"files": files, "options": options}
 
     def fixed_labels(self) -> list[str] | None:

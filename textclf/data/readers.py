@@ -3,26 +3,27 @@
 Labelled files (training, evaluation): :func:`read_labelled`, or the readers below it, which return plain lists
 ``(texts, labels)`` (labels as strings, None when the file has no labels), except :func:`stream_table`, whose
 texts stay on disk (a :class:`TextStream`) for corpora larger than memory. Texts to classify (``textclf
-predict``): :func:`iter_records`, which streams them. Both read every format and encoding the same way (the
-encodings: :mod:`textclf.data.encoding`; tables: :mod:`textclf.data.tables`). Every problem a user can cause
-becomes a one-line :class:`TextclfError` naming the file, column, row or line.
+predict``): :func:`textclf.data.records.iter_records`, which streams them. Both read every format and encoding
+the same way (the encodings: :mod:`textclf.data.encoding`; tables: :mod:`textclf.data.tables`; tables without
+a header row: :mod:`textclf.data.columns`). Every problem a user can cause becomes a one-line
+:class:`TextclfError` naming the file, column, row or line.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
-from textclf.data.encoding import decode, detect_file_encoding, iter_lines, require_regular_file
-from textclf.data.jsonl import json_objects, read_jsonl
+from textclf.data.columns import DATA_HINT, Table, check_header, column_key, looks_headerless, missing_column
+from textclf.data.encoding import decode, detect_file_encoding, require_regular_file
+from textclf.data.jsonl import read_jsonl
 from textclf.data.labels import cell_text, check_delimiter, clean_name, label_name, label_set
 from textclf.data.splits import LabelledSplit, TextStream
-from textclf.data.tables import arrow_batches, load_table, table_columns
+from textclf.data.tables import HEADER_FORMATS, arrow_batches, load_table, table_columns
 from textclf.errors import TextclfError
 
 log = logging.getLogger(__name__)
@@ -47,25 +48,31 @@ def read_labelled(
     path: Path,
     *,
     fmt: str = "auto",
-    text_column: str = "text",
-    label_column: str = "label",
+    text_column: str | int = "text",
+    label_column: str | int = "label",
     line_pattern: str = DEFAULT_LINE_PATTERN,
     encoding: str = "auto",
     label_delimiter: str | None = None,
     multi_label: bool = False,
     scratch: Path | None = None,
+    header: bool = True,
 ) -> LabelledSplit:
     """One labelled file (or folder) in any format, with :class:`~textclf.data.files.FileDataModule`'s options.
 
     With ``multi_label`` the labels are lists: fastText's ``__label__A __label__B text`` lines (default pattern),
     cells split on ``label_delimiter`` (default ``,``), or list cells (JSONL, Parquet). With ``scratch`` (a folder
     the caller deletes), the texts of a table stay on disk there (a :class:`TextStream`), for corpora larger than
-    memory.
+    memory. With ``header`` false (CSV, TSV), the file has no header row and ``text_column``/``label_column`` are
+    1-based positions (:mod:`textclf.data.columns`).
 
     Raises:
-        TextclfError: ``path`` (not a folder) is no regular file (``/dev/zero``, a FIFO), or any reader's error.
+        TextclfError: ``path`` (not a folder) is no regular file (``/dev/zero``, a FIFO), ``header`` false for
+            another format, a column option that is no position without a header, or any reader's error.
     """
     fmt = file_format(path) if fmt == "auto" else fmt
+    check_header(path, fmt, header)
+    text_column = column_key(text_column, header, "text_column")
+    label_column = column_key(label_column, header, "label_column")
     if fmt != "folder":
         require_regular_file(path)  # /dev/zero, a FIFO: refused before a reader would block or fill memory
     delimiter = (label_delimiter if label_delimiter is not None else ",") if multi_label else None
@@ -89,9 +96,14 @@ def read_labelled(
     elif fmt == "jsonl":
         texts, labels = read_jsonl(path, text_column, label_column, encoding, delimiter, scratch)
     elif scratch is not None:
-        texts, labels = stream_table(path, fmt, text_column, label_column, encoding, delimiter, scratch=scratch)
+        texts, labels = stream_table(
+            path, fmt, text_column, label_column, encoding, delimiter, scratch=scratch, header=header
+        )
     else:
-        texts, labels = read_table(path, fmt, text_column, label_column, encoding, delimiter)
+        texts, labels = read_table(path, fmt, text_column, label_column, encoding, delimiter, header=header)
+    if labels is None and fmt in HEADER_FORMATS and (not header or looks_headerless(path, fmt, encoding)):
+        columns = table_columns(path, fmt, encoding, header)  # a position out of range, or a headerless file
+        raise missing_column(path, fmt, encoding, columns, label_column, "label", header, "", DATA_HINT)
     labels = require_labels(path, labels, label_column)
     if delimiter is not None and fmt != "lines":
         check_delimiter(labels, delimiter, path)
@@ -164,22 +176,27 @@ def read_table(
     label_column: str | None,
     encoding: str = "auto",
     label_delimiter: str | None = None,
+    *,
+    header: bool = True,
 ) -> tuple[Texts, Labels]:
     """CSV, TSV, Parquet (through ``datasets``) or JSONL; ``label_column`` None (or absent) reads texts only.
 
     TSV is read without quote processing (as GLUE and most TSV corpora are written); CSV follows RFC 4180 quoting.
     With ``label_delimiter`` the labels are multi-label sets: a list cell (JSONL, Parquet) is taken as it is, a
-    string cell is split on the delimiter; an empty cell or list is a text with no labels.
+    string cell is split on the delimiter; an empty cell or list is a text with no labels. Without ``header``
+    (CSV, TSV) the columns are named ``"1"``, ``"2"``... (see :func:`textclf.data.columns.column_key`).
     """
     if fmt == "jsonl":
         texts, labels = read_jsonl(path, text_column, label_column, encoding, label_delimiter)
         return list(texts), labels
-    table = load_table(path, fmt, encoding)
-    _require_column(path, table.column_names, text_column)
+    encoding = _resolved(path, fmt, encoding)
+    where = Table(path, fmt, encoding, header)
+    where.require(table_columns(path, fmt, encoding, header), text_column)  # from the first row, before the rest
+    table = load_table(path, fmt, encoding, header=header)
     texts = [cell_text(value, path, text_column, row) for row, value in enumerate(table[text_column], start=1)]
     has_labels = label_column is not None and label_column in table.column_names
     cells = table[label_column] if has_labels else []
-    return texts, _labels(path, table.column_names, label_column, cells, label_delimiter)
+    return texts, _labels(where, table.column_names, label_column, cells, label_delimiter)
 
 
 def stream_table(
@@ -191,39 +208,49 @@ def stream_table(
     label_delimiter: str | None = None,
     *,
     scratch: Path,
+    header: bool = True,
 ) -> tuple[TextStream, Labels]:
     """:func:`read_table` for files larger than memory: only the labels are read into memory.
 
     ``datasets`` writes the table as Arrow files under ``scratch`` (deleting them is the caller's job); the texts
     are a :class:`TextStream` that reads them back batch by batch (plain reads: no memory map fills up).
     """
-    table = load_table(path, fmt, encoding, cache_dir=scratch)
+    encoding = _resolved(path, fmt, encoding)
+    where = Table(path, fmt, encoding, header)
+    where.require(table_columns(path, fmt, encoding, header), text_column)  # from the first row, before the rest
+    table = load_table(path, fmt, encoding, cache_dir=scratch, header=header)
     files, columns, size = [Path(f["filename"]) for f in table.cache_files], table.column_names, len(table)
     del table
-    _require_column(path, columns, text_column)
     texts = TextStream(partial(_text_batches, files, text_column, path), size)
     cells: Iterable[Any] = ()
     if label_column is not None and label_column in columns:
         cells = (cell for (batch,) in arrow_batches(files, [label_column]) for cell in batch)
-    return texts, _labels(path, columns, label_column, cells, label_delimiter)
+    return texts, _labels(where, columns, label_column, cells, label_delimiter)
 
 
-def _require_column(path: Path, columns: list[str], text_column: str) -> None:
-    if text_column not in columns:
-        raise TextclfError(f"{path}: no text column {text_column!r} (columns: {', '.join(columns)}); set text_column")
+def _resolved(path: Path, fmt: str, encoding: str) -> str:
+    """``encoding``, or for ``auto`` and a CSV/TSV file the detected one: the file is scanned once, not per step."""
+    return detect_file_encoding(path) if encoding == "auto" and fmt in HEADER_FORMATS else encoding
 
 
 def _labels(
-    path: Path, columns: list[str], label_column: str | None, cells: Iterable[Any], label_delimiter: str | None
+    where: Table, columns: list[str], label_column: str | None, cells: Iterable[Any], label_delimiter: str | None
 ) -> Labels:
     """The labels of a table from the cells of ``label_column``, or None when the table has no such column."""
+    path = where.path
     if label_column is None or label_column not in columns:
         if label_column is not None:
             log.debug("%s has no column %r: reading texts only", path, label_column)
         return None
     if label_delimiter is not None:
         return [label_set(value, label_delimiter, path, label_column, row) for row, value in enumerate(cells, 1)]
-    return [label_name(value, path, label_column, row) for row, value in enumerate(cells, start=1)]
+    labels = []
+    for row, value in enumerate(cells, start=1):
+        try:
+            labels.append(label_name(value, path, label_column, row))
+        except TextclfError as e:
+            raise where.short_row(e, row) from None
+    return labels
 
 
 def _text_batches(files: list[Path], column: str, path: Path) -> Iterator[list[str]]:
@@ -240,90 +267,3 @@ def require_labels(path: Path, labels: Labels, label_column: str) -> list[str]:
     if labels is None:
         raise TextclfError(f"{path}: no label column {label_column!r}; set label_column")
     return labels
-
-
-# ---- texts to classify: predict and evaluate -----------------------------------------------------------------
-
-Record = tuple[str, dict[str, Any]]  # (text, {field: value}): the fields copied from the input
-
-
-def iter_records(
-    source: str,
-    text_column: str = "text",
-    id_column: str | None = None,
-    fields: Sequence[str] = (),
-    *,
-    fmt: str = "auto",
-    encoding: str = "auto",
-) -> Iterator[Record]:
-    r"""Stream ``(text, {field: value})`` from a file, or ``-`` for stdin, lazily: memory stays constant.
-
-    The formats (``auto``: by suffix, as :func:`file_format`) and encodings are training's: CSV and TSV go through
-    the same Arrow path as :func:`read_table` (same quoting, every cell a string, same encoding detection), as
-    does Parquet; JSONL is read line by line (values keep their JSON types); ``lines`` (any other suffix, and
-    stdin) is plain text, a text per line (lines end at ``\n`` only). A table's Arrow copy is written to a
-    temporary folder that goes when the iterator ends or is closed.
-
-    Args:
-        source: the file, or ``-`` (plain text from stdin).
-        text_column: the column (JSON key) of the texts.
-        id_column: a column (key) every record must have, copied into its fields; for plain text, the field of
-            that name holds the 1-based line number.
-        fields: more columns (keys) to copy; a JSONL record without one gets None; plain text has none.
-        fmt: ``auto``, ``csv``, ``tsv``, ``jsonl``, ``parquet`` or ``lines``.
-        encoding: a text encoding, or ``auto`` (UTF-8, else Windows-1252, else latin-1, logged).
-    """
-    path = Path(source)
-    if source != "-" and not path.is_file():
-        if path.is_dir():
-            raise TextclfError(f"{path} is a folder: give the files in it")
-        if not path.exists():
-            raise TextclfError(f"input file not found: {path}")
-        require_regular_file(path)
-    fmt = "lines" if source == "-" else file_format(path) if fmt == "auto" else fmt
-    if fmt == "lines":
-        if fields:
-            raise TextclfError(f"{source}: --keep-columns needs CSV, TSV or JSONL input (or Parquet), not plain text")
-        for number, line in enumerate(iter_lines(source, encoding), start=1):
-            yield line, ({id_column: number} if id_column else {})
-    elif fmt == "jsonl":
-        for unit, number, record in json_objects(path, encoding):
-            yield _json_record(record, path, unit, number, text_column, id_column, fields)
-    elif fmt in ("csv", "tsv", "parquet"):
-        yield from _table_records(path, fmt, text_column, id_column, fields, encoding)
-    else:
-        raise TextclfError(f"{source}: unknown input format {fmt!r} (csv, tsv, jsonl, parquet or lines)")
-
-
-def _table_records(
-    path: Path, fmt: str, text_column: str, id_column: str | None, fields: Sequence[str], encoding: str
-) -> Iterator[Record]:
-    if fmt != "parquet" and encoding == "auto":
-        encoding = detect_file_encoding(path)
-    columns = table_columns(path, fmt, encoding)  # checked before the whole file is read
-    for name, what in ((text_column, "text"), (id_column, "id"), *((k, "kept") for k in fields)):
-        if name is not None and name not in columns:
-            raise TextclfError(f"{path}: no {what} column {name!r} (columns: {', '.join(columns)})")
-    wanted = list(dict.fromkeys([*([id_column] if id_column else []), *fields]))
-    with tempfile.TemporaryDirectory(prefix="textclf-records-") as scratch:
-        table = load_table(path, fmt, encoding, cache_dir=Path(scratch))
-        files = [Path(f["filename"]) for f in table.cache_files]
-        del table
-        row = 0
-        for texts, *values in arrow_batches(files, [text_column, *wanted]):
-            for i, text in enumerate(texts):
-                row += 1
-                text = text if isinstance(text, str) else cell_text(text, path, text_column, row)
-                yield text, {name: cells[i] for name, cells in zip(wanted, values, strict=True)}
-
-
-def _json_record(
-    record: dict[str, Any], path: Path, unit: str, number: int, key: str, id_key: str | None, keep: Sequence[str]
-) -> Record:
-    if key not in record:
-        raise TextclfError(f"{path}, {unit} {number}: no key {key!r}")
-    if id_key is not None and id_key not in record:
-        raise TextclfError(f"{path}, {unit} {number}: no id key {id_key!r}")
-    fields = {id_key: record[id_key]} if id_key is not None else {}
-    fields.update((name, record.get(name)) for name in keep)
-    return cell_text(record[key], path, key, number, unit), fields

@@ -5,6 +5,8 @@ and encodings are the same for both (JSONL: :mod:`textclf.data.jsonl`; cells: :m
 Rows end at ``\n`` or ``\r\n``, or at ``\r`` in a file without any ``\n`` (classic Mac OS). A lone ``\r``
 elsewhere would end a row in the middle of a line (pandas and the ``csv`` module both split there) and shift the
 rows after it, so it is an error naming the line, unless it is inside a quoted CSV cell (part of the text).
+A CSV or TSV file without a header row (``header=False``) has columns named by position, ``"1"``, ``"2"``...
+(:mod:`textclf.data.columns`); a row with more cells than the first one is an error naming it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from textclf.data.columns import HEADER_FORMATS, check_header, csv_options, positional_names, width_error
 from textclf.data.encoding import detect_file_encoding
 from textclf.errors import TextclfError
 
@@ -31,14 +34,24 @@ _LONE_CR = re.compile("\r(?!\n)")
 _CHUNK = 1 << 20
 
 
-def table_columns(path: Path, fmt: str, encoding: str = "auto") -> list[str]:
+def table_columns(path: Path, fmt: str, encoding: str = "auto", header: bool = True) -> list[str]:
     """The column names of a CSV, TSV or Parquet file, from its header alone (as :func:`read_table` names them).
+
+    Without a ``header`` (CSV, TSV): ``"1"``... ``"N"``, N the number of cells of the first row.
 
     Raises:
         TextclfError: the header (schema) names a column twice (pandas would silently read the first as
-            ``label`` and the second as ``label.1``), naming the file, the name and both 1-based column positions.
+            ``label`` and the second as ``label.1``), naming the file, the name and both 1-based column positions;
+            ``header`` false for Parquet.
     """
+    check_header(path, fmt, header)
     with _reading(path, fmt):
+        if not header:
+            import pandas as pd
+
+            enc = encoding if encoding != "auto" else detect_file_encoding(path)
+            first = pd.read_csv(path, nrows=1, header=None, dtype=str, encoding=enc, **csv_options(fmt))
+            return positional_names(first.shape[1])
         if fmt == "parquet":
             import pyarrow.parquet as pq
 
@@ -48,10 +61,10 @@ def table_columns(path: Path, fmt: str, encoding: str = "auto") -> list[str]:
         import pandas as pd
 
         enc = encoding if encoding != "auto" else detect_file_encoding(path)
-        options = _csv_options(fmt)
+        options = csv_options(fmt)
         names = [str(name) for name in pd.read_csv(path, nrows=0, encoding=enc, **options).columns]
-        header = pd.read_csv(path, nrows=1, header=None, dtype=str, keep_default_na=False, encoding=enc, **options)
-        _check_unique(path, [str(name) for name in header.iloc[0]] if len(header) else [], "header")
+        cells = pd.read_csv(path, nrows=1, header=None, dtype=str, keep_default_na=False, encoding=enc, **options)
+        _check_unique(path, [str(name) for name in cells.iloc[0]] if len(cells) else [], "header")
         return names
 
 
@@ -67,8 +80,13 @@ def _check_unique(path: Path, header: list[str], what: str) -> None:
         first.setdefault(name, number)
 
 
-def load_table(path: Path, fmt: str, encoding: str, cache_dir: Path | None = None) -> Any:
-    """A ``datasets.Dataset`` of the file: in memory, or memory-mapped from Arrow files under ``cache_dir``."""
+def load_table(path: Path, fmt: str, encoding: str, cache_dir: Path | None = None, header: bool = True) -> Any:
+    """A ``datasets.Dataset`` of the file: in memory, or memory-mapped from Arrow files under ``cache_dir``.
+
+    Raises:
+        TextclfError: any reading error, in one line naming the file (a row with more cells than the header, or
+            than the first row without ``header``: naming the row and its line).
+    """
     import datasets
 
     datasets.disable_progress_bars()
@@ -76,15 +94,17 @@ def load_table(path: Path, fmt: str, encoding: str, cache_dir: Path | None = Non
     datasets.logging.set_verbosity(datasets.logging.CRITICAL)  # its "Failed to read file" would precede our error
     where: dict[str, Any] = {"keep_in_memory": True} if cache_dir is None else {"cache_dir": str(cache_dir)}
     try:
-        with _reading(path, fmt):
-            if fmt in ("csv", "tsv"):
-                enc = encoding if encoding != "auto" else detect_file_encoding(path)
+        check_header(path, fmt, header)
+        enc = encoding if encoding != "auto" or fmt not in HEADER_FORMATS else detect_file_encoding(path)
+        with _reading(path, fmt, enc, header):
+            if fmt in HEADER_FORMATS:
                 check_carriage_returns(path, fmt, enc)
                 # Every column is read as a string: ``datasets`` takes column types from ``features`` (pandas would
                 # turn "007" into 7, and fail when a later 10,000-row chunk of a numeric-looking column has a
                 # word). The names come from pandas itself, so they match ("Unnamed: 0", de-duplicated names).
-                features = datasets.Features({name: datasets.Value("string") for name in table_columns(path, fmt, enc)})
-                options = _csv_options(fmt)
+                names = table_columns(path, fmt, enc, header)
+                features = datasets.Features({name: datasets.Value("string") for name in names})
+                options = csv_options(fmt) if header else {**csv_options(fmt), "header": None, "column_names": names}
                 return datasets.Dataset.from_csv(
                     str(path), encoding=enc, keep_default_na=False, features=features, **where, **options
                 )
@@ -96,18 +116,8 @@ def load_table(path: Path, fmt: str, encoding: str, cache_dir: Path | None = Non
         datasets.logging.set_verbosity(verbosity)
 
 
-def _csv_options(fmt: str) -> dict[str, Any]:
-    """TSV is read without quote processing (as GLUE and most TSV corpora are written); CSV follows RFC 4180.
-
-    ``index_col=False``: a first row with one field more than the header is an error, not pandas' guess that the
-    first column is an index (which would shift every column by one: the labels read as the texts).
-    """
-    options: dict[str, Any] = {"index_col": False}
-    return {**options, "sep": "\t", "quoting": csv.QUOTE_NONE} if fmt == "tsv" else options
-
-
 @contextmanager
-def _reading(path: Path, fmt: str) -> Iterator[None]:
+def _reading(path: Path, fmt: str, encoding: str = "auto", header: bool = True) -> Iterator[None]:
     """Any error of the libraries below becomes a one-line :class:`TextclfError` naming the file."""
     import pandas as pd
 
@@ -119,8 +129,12 @@ def _reading(path: Path, fmt: str) -> Iterator[None]:
         raise
     except Exception as e:
         cause = _root_cause(e)
-        if "corresponds to no data" in cause:  # datasets' words for a file without rows
-            raise TextclfError(f"{path}: no rows to read (only a header, or empty)") from None
+        if "corresponds to no data" in cause or "No columns to parse" in cause:  # a file without rows
+            raise TextclfError(f"{path}: no rows to read ({'only a header, or ' if header else ''}empty)") from None
+        if "Expected" in cause and "fields in line" in cause and fmt in HEADER_FORMATS:  # pandas: a row too long
+            error = width_error(path, fmt, encoding, header)
+            if error is not None:
+                raise error from None
         if "Length of header or names does not match" in cause:  # the ParserWarning, raised through datasets
             raise TextclfError(
                 f"{path}: the first row after the header has more fields than the header; quote fields that hold "
