@@ -90,10 +90,23 @@ Some One, signature line
 GROUPS = ("alt.atheism", "rec.autos", "sci.space")
 
 
-def write_20newsgroups(directory: Path, train_per_group: int = 4, test_per_group: int = 1) -> Path:
-    """``20news-bydate.tar.gz``: 20news-bydate-{train,test}/<group>/<number>, latin-1 messages, 3 groups."""
+EMPTIED = """From: someone@example.edu
+Subject: Re: nothing new
+
+In article <2@example.edu> other@example.edu writes:
+> only a quoted line
+"""
+
+
+def write_20newsgroups(directory: Path, train_per_group: int = 4, test_per_group: int = 1, emptied: int = 0) -> Path:
+    """``20news-bydate.tar.gz``: 20news-bydate-{train,test}/<group>/<number>, latin-1 messages, 3 groups.
+
+    ``emptied`` more train messages of sci.space hold only headers and a quote (empty once both are stripped).
+    """
     directory.mkdir(parents=True, exist_ok=True)
     with tarfile.open(directory / "20news-bydate.tar.gz", "w:gz") as archive:
+        for number in range(60000, 60000 + emptied):
+            add_file(archive, f"20news-bydate-train/sci.space/{number}", EMPTIED.encode("latin-1"))
         number = 50000
         for split, count in (("train", train_per_group), ("test", test_per_group)):
             for group in GROUPS:

@@ -89,7 +89,7 @@ def test_swda_reads_conversations(tmp_path: Path) -> None:
 
 def test_bad_files_are_named(tmp_path: Path) -> None:
     directory = write_swda(tmp_path / "swda")
-    with pytest.raises(TextclfError, match=r"lacks train, val, test"):
+    with pytest.raises(TextclfError, match=r"nowhere \(data_dir\) does not exist: expected the original files train"):
         SwDA(source="files", data_dir=str(tmp_path / "nowhere"), cache_dir=str(tmp_path)).prepare()
     (directory / "val" / "2010.txt").unlink()
     with pytest.raises(TextclfError, match=r"swda/val: no conversation files"):
@@ -140,7 +140,8 @@ def test_hub_errors_name_what_was_expected(tmp_path: Path, monkeypatch) -> None:
     with pytest.raises(TextclfError, match=r"\[mrda/train\]: no column Label \(columns: Speaker, Dialogue_ID"):
         MRDA(source="hub", hub_id=str(repo), cache_dir=str(tmp_path / "c")).prepare()
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(TextclfError, match=r"could not load .*offline, give the original files \(train, val, test\)"):
+    files = r"none \(data_dir\) does not exist: expected the original files train, val, test there"
+    with pytest.raises(TextclfError, match=files + r", and the Hub copy .* cannot be used: HF_HUB_OFFLINE=1 is set"):
         SwDA(data_dir=str(tmp_path / "none"), hub_id=str(tmp_path / "no-repo"), cache_dir=str(tmp_path)).prepare()
 
 

@@ -100,9 +100,10 @@ def test_imdb_layout_and_location_errors_say_what_was_expected(tmp_path: Path) -
     with pytest.raises(TextclfError, match=r"no reviews in aclImdb/test/neg/ \(expected the layout aclImdb/\{train"):
         IMDB(data_dir=str(directory)).read_splits()
     nowhere = IMDB(source="files", data_dir=str(tmp_path / "nowhere"))
-    with pytest.raises(TextclfError, match=r"nowhere lacks aclImdb_v1.tar.gz .*set data_dir or TEXTCLF_DATA"):
+    expected = r"nowhere \(data_dir\) does not exist: expected the original files aclImdb_v1.tar.gz there"
+    with pytest.raises(TextclfError, match=expected + r"; .*, or source: hub"):
         nowhere.read_splits()
-    with pytest.raises(TextclfError, match=r"nowhere lacks aclImdb_v1.tar.gz"):
+    with pytest.raises(TextclfError, match=expected):
         next(nowhere.unlabelled_texts())
 
 
@@ -166,7 +167,7 @@ def test_zhang_csv_quoting_and_preparation(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ('"1","only a title"\n', r"line 1: 2 columns, expected 3 \(class index \(1..4\), title, description\)"),
+        ('"1","only a title"\n', r"line 1: 2 columns, expected 3: class index \(1..4\), title, description"),
         ('"1","t","d"\n"5","t","d"\n', r"line 2: class index '5' is not one of 1..4"),
         ('"World","t","d"\n', r"line 1: class index 'World' is not one of 1..4"),
         ('"1","t","d\n"2","t","d"\n', r"line 2: malformed CSV \(.*\); expected rows: class index"),
@@ -189,7 +190,7 @@ def test_zhang_missing_files_and_wrong_classes_file(tmp_path: Path) -> None:
     with pytest.raises(TextclfError, match=r"classes.txt: lists the classes .*'Science'.*expected .*'Sci/Tech'"):
         AGNews(data_dir=str(tmp_path)).read_splits()
     (tmp_path / "test.csv").unlink()
-    with pytest.raises(TextclfError, match=r"AGNews: .* lacks test.csv \(expected the original files train.csv"):
+    with pytest.raises(TextclfError, match=r"AGNews: .* \(data_dir\) lacks test.csv of the original files train.csv"):
         AGNews(source="files", data_dir=str(tmp_path)).read_splits()
 
 
@@ -249,7 +250,8 @@ def test_zhang_sets_from_a_hub_layout(cls: type, tmp_path: Path) -> None:
 
 
 def test_amazon_full_has_no_known_hub_copy_but_takes_one(tmp_path: Path) -> None:
-    with pytest.raises(TextclfError, match=r"AmazonFull: no Hub dataset is known .*amazon_full, or hub_id"):
+    no_hub = r"AmazonFull: .*none \(data_dir\) does not exist: .*, and no Hub dataset is known for this corpus; "
+    with pytest.raises(TextclfError, match=no_hub + r".*or give hub_id"):
         AmazonFull(data_dir=str(tmp_path / "none"), cache_dir=str(tmp_path)).prepare()
     features = {
         "label": datasets.ClassLabel(num_classes=5),
@@ -281,6 +283,23 @@ def test_20newsgroups_reads_the_bydate_archive(tmp_path: Path) -> None:
     headers_only = TwentyNewsgroups(data_dir=str(directory), remove=["headers"]).read_splits()["test"].texts[0]
     assert headers_only.startswith("In article") and headers_only.endswith("signature line\n")
     assert corpus.prepare()["sizes"]["test"] == 3
+
+
+def test_20newsgroups_counts_the_documents_stripping_empties(tmp_path: Path, caplog) -> None:
+    """Messages left empty by stripping are dropped with a logged count, not silently lost."""
+    directory = write_20newsgroups(tmp_path / "20ng", emptied=2)
+    assert len(TwentyNewsgroups(data_dir=str(directory)).read_splits()["train"].texts) == 14  # nothing stripped
+    stripped = TwentyNewsgroups(data_dir=str(directory), remove=["headers", "footers", "quotes"]).read_splits()
+    assert len(stripped["train"].texts) == 12 and 60000 not in stripped["train"].meta["id"]
+    assert (
+        "[20news-bydate-train]: dropped 2 documents left empty by stripping headers, footers and quotes "
+        "(e.g. sci.space/60000); 12 documents kept"
+    ) in caplog.text
+    assert "20news-bydate-test" not in caplog.text
+    caplog.clear()
+    one = write_20newsgroups(tmp_path / "one", emptied=1)
+    TwentyNewsgroups(data_dir=str(one), remove=["quotes", "headers"]).read_splits()
+    assert "dropped 1 document left empty by stripping quotes and headers" in caplog.text
 
 
 def test_20newsgroups_errors(tmp_path: Path) -> None:

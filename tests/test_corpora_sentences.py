@@ -20,7 +20,7 @@ from fixtures_sentences import (
     write_subj,
 )
 
-from textclf import CR, MPQA, MR, SST2, SST5, GlueSST2, Subj, TextclfError
+from textclf import CR, MPQA, MR, SST2, SST5, TREC, GlueSST2, Subj, TextclfError
 from textclf.data.public import PublicCorpus
 
 # ---- original files (tiny corpora written by the tests) -------------------------------------------------------
@@ -52,9 +52,9 @@ def test_sst_bad_label_and_missing_file_are_named(tmp_path: Path) -> None:
     with pytest.raises(TextclfError, match=r"stsa\.binary\.dev, row 3: unexpected label '2' \(expected 0\.\.1"):
         SST2(data_dir=str(directory), cache_dir=str(tmp_path / "cache")).prepare()
     (directory / "stsa.binary.test").unlink()
-    with pytest.raises(TextclfError, match=r"lacks stsa\.binary\.test \(expected the original files stsa\.binary"):
+    with pytest.raises(TextclfError, match=r"lacks stsa\.binary\.test of the original files stsa\.binary"):
         SST2(source="files", data_dir=str(directory), cache_dir=str(tmp_path / "cache")).prepare()
-    with pytest.raises(TextclfError, match=r"lacks stsa\.fine\.train"):
+    with pytest.raises(TextclfError, match=r"nowhere \(data_dir\) does not exist: expected the original files stsa"):
         SST5(source="files", data_dir=str(tmp_path / "nowhere"), cache_dir=str(tmp_path / "cache")).prepare()
     assert leftovers(tmp_path / "cache") == []
 
@@ -240,6 +240,22 @@ def test_real_mr_folds(real_data: Path, tmp_path: Path) -> None:
         pytest.skip("TEXTCLF_DATA has no mr/")
     sizes = MR(fold=0, num_folds=10, cache_dir=str(tmp_path)).prepare()["sizes"]
     assert sizes["test"] in (1066, 1067) and sum(sizes.values()) == 10662 and sizes["val"] == 1066
+
+
+# docs/corpora.md's sizes of a default run (val_fraction 0.1, test_fraction 0.1, seed 42), as prepare() keeps them
+DEFAULT_RUN_SIZES = [
+    (TREC, {"train": 4909, "val": 543, "test": 500}),
+    (MR, {"train": 8530, "val": 1066, "test": 1066}),
+    (Subj, {"train": 8000, "val": 1000, "test": 1000}),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("cls", "expected"), DEFAULT_RUN_SIZES, ids=lambda v: getattr(v, "__name__", None))
+def test_real_default_run_sizes_are_the_documented_ones(cls, expected, real_data: Path, tmp_path: Path) -> None:
+    if cls(source="auto").missing_files():
+        pytest.skip(f"TEXTCLF_DATA has no {cls.folder}/")
+    assert cls(source="files", cache_dir=str(tmp_path)).prepare()["sizes"] == expected
 
 
 HUB = [

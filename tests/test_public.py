@@ -54,12 +54,13 @@ def test_auto_falls_back_to_the_hub_and_explains_offline_failures(tmp_path: Path
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     corpus = TREC(data_dir=str(tmp_path / "empty"), hub_id=str(tmp_path / "no-such-repo"), cache_dir=str(tmp_path))
     assert corpus.resolved_source() == "hub"
-    with pytest.raises(TextclfError, match=r"could not load .* offline, give the original files \(TREC.train"):
+    files = r"empty \(data_dir\) does not exist: expected the original files TREC.train, TREC.test there"
+    with pytest.raises(TextclfError, match=files + r", and the Hub copy .*no-such-repo cannot be used: HF_HUB_OFF"):
         corpus.prepare()
 
 
 def test_missing_files_and_columns_are_named(tmp_path: Path) -> None:
-    with pytest.raises(TextclfError, match=r"lacks TREC.train, TREC.test"):
+    with pytest.raises(TextclfError, match=r"no original files in .* \(data_dir\): expected TREC.train, TREC.test; "):
         TREC(source="files", data_dir=str(tmp_path), cache_dir=str(tmp_path)).prepare()
     repo = write_trec_hub_repo(tmp_path / "repo", label_column="label")
     with pytest.raises(TextclfError, match=r"no column coarse_label \(columns: text, label\)"):

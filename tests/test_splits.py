@@ -46,7 +46,7 @@ def test_an_empty_corpus_is_a_user_error(texts):
 
 
 def test_mismatched_texts_and_labels_are_refused():
-    with pytest.raises(ValueError, match="2 texts but 1 labels"):
+    with pytest.raises(ValueError, match=r"2 texts but 1 label$"):
         LabelledSplit(["a", "b"], ["x"], "f")
 
 
@@ -201,6 +201,13 @@ def test_fold_becomes_the_test_split():
     assert len(splits["test"].texts) + len(splits["val"].texts) + len(splits["train"].texts) == 100
     with pytest.raises(TextclfError, match="fold must be in"):
         carve_missing_splits({"train": train}, 0.1, 0.1, seed=0, fold=10, num_folds=10)
+
+
+def test_a_fold_is_refused_when_the_corpus_has_its_own_test_split():
+    """Asking for fold 3 of a corpus with a test file used to test on that file silently, as if cross-validating."""
+    splits = {"train": _split(LABELS), "test": _split(LABELS[:10], source="test.csv")}
+    with pytest.raises(TextclfError, match=r"fold 3 asked, but the corpus has its own test split \(test.csv\)"):
+        carve_missing_splits(splits, 0.1, 0.1, seed=0, fold=3, num_folds=10)
 
 
 def test_meta_follows_its_examples():

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
+from textclf.data import hub
 from textclf.data.base import TextDataModule
 from textclf.data.cache import path_fingerprint
 from textclf.data.splits import LabelledSplit
 from textclf.errors import TextclfError
+
+log = logging.getLogger(__name__)
 
 Source = Literal["auto", "files", "hub"]
 
@@ -20,7 +26,11 @@ class PublicCorpus(TextDataModule):
     ``files``: the corpus as its authors distribute it, in ``data_dir`` (default: ``$TEXTCLF_DATA/<folder>``),
     read by the subclass's :meth:`read_files`. ``hub``: a Parquet-backed Hugging Face Hub dataset loaded with
     ``datasets.load_dataset`` (any local directory laid out like the Hub repository works too). ``auto`` takes the
-    files when they are all present, else the Hub.
+    files when they are all present (then nothing touches the network), else the Hub.
+
+    Offline first (:mod:`textclf.data.hub`): with ``HF_HUB_OFFLINE`` / ``HF_DATASETS_OFFLINE`` set, or when the Hub
+    does not answer within seconds, a Hub id is loaded from the Hub cache only, and failing that the error (one
+    line, within seconds) names the folder searched, the files expected there and how to fix it.
 
     Subclasses set the class attributes below and implement :meth:`read_files`; a few lines each.
 
@@ -80,35 +90,108 @@ class PublicCorpus(TextDataModule):
 
     def missing_files(self) -> list[str]:
         """The expected original files that are not in :attr:`directory`."""
-        return [name for name in self.files if not (self.directory / name).exists()]
+        return missing_in(self.directory, self.files)
+
+    def searched(self) -> str:
+        """:attr:`directory` and where it came from, for messages: ``/data/trec ($TEXTCLF_DATA/trec)``."""
+        if self.data_dir:
+            return f"{self.directory} (data_dir)"
+        if os.environ.get("TEXTCLF_DATA"):
+            return f"{self.directory} ($TEXTCLF_DATA/{self.folder})"
+        return f"{self.directory} (TEXTCLF_DATA is not set)"
+
+    def files_problem(self) -> str:
+        """Which original files are missing from which folder: ``no original files in /x (data_dir): expected ...``."""
+        missing = self.missing_files()
+        expected = ", ".join(self.files)
+        if not self.directory.is_dir():
+            return f"{self.searched()} does not exist: expected the original files {expected} there"
+        if len(missing) == len(self.files):
+            return f"no original files in {self.searched()}: expected {expected}"
+        return f"{self.searched()} lacks {', '.join(missing)} of the original files {expected}"
+
+    def files_fix(self) -> str:
+        """How to point textclf at the original files: a nearby folder that holds them all, else the two settings."""
+        root = Path(os.environ["TEXTCLF_DATA"]).expanduser() if os.environ.get("TEXTCLF_DATA") else None
+        candidates = [self.directory / self.folder]  # data_dir or TEXTCLF_DATA set one level too high
+        if self.data_dir and root is not None:
+            candidates.append(root / self.folder)
+        for candidate in candidates:
+            if candidate.is_dir() and not missing_in(candidate, self.files):
+                return f"{candidate} holds them: set data_dir to {candidate}"
+        if not self.data_dir and root is not None and root.is_dir() and not missing_in(root, self.files):
+            return f"$TEXTCLF_DATA holds them: set it to the folder holding {self.folder}/, or data_dir to {root}"
+        return (
+            f"point data_dir at the folder holding {' and '.join(self.files)}, or set TEXTCLF_DATA to the folder "
+            f"holding {self.folder}/"
+        )
 
     def read_splits(self) -> dict[str, LabelledSplit]:
-        """Read from the resolved source."""
+        """Read from the resolved source.
+
+        Raises:
+            TextclfError: the original files are missing (``source: files``) or, without them, the Hub copy cannot
+                be loaded (see :meth:`load_hub`); one line naming the folder searched and the files expected there.
+        """
         if self.resolved_source() == "hub":
+            if self.source == "auto":
+                log.info("%s: %s; trying the Hub's %s", type(self).__name__, self.files_problem(), self.hub_id)
             return self.read_hub()
-        missing = self.missing_files()
-        if missing:
-            raise TextclfError(
-                f"{type(self).__name__}: {self.directory} lacks {', '.join(missing)} (expected the original files "
-                f"{', '.join(self.files)}); set data_dir or TEXTCLF_DATA, or source: hub"
-            )
+        if self.missing_files():
+            raise TextclfError(f"{type(self).__name__}: {self.files_problem()}; {self.files_fix()}, or source: hub")
         return self.read_files(self.directory)
 
     def read_hub(self) -> dict[str, LabelledSplit]:
-        """Load :attr:`hub_id` with ``datasets.load_dataset`` and map its columns and integer labels."""
+        """Load :attr:`hub_id` (:meth:`load_hub`) and map its columns and integer labels."""
+        loaded = self.load_hub()
+        return {ours: self._hub_split(loaded, ours, theirs) for ours, theirs in self.hub_splits.items()}
+
+    def load_hub(self, **options: Any) -> Any:
+        """``datasets.load_dataset`` of :attr:`hub_id` (a local directory, or a Hub id: offline first).
+
+        A Hub id is loaded from the Hub cache only, with no request, when ``HF_HUB_OFFLINE`` or
+        ``HF_DATASETS_OFFLINE`` is set or when the Hub does not answer one request within seconds
+        (:func:`textclf.data.hub.unreachable`); otherwise with ``datasets``' own download and retries.
+
+        Args:
+            **options: more arguments of ``datasets.load_dataset`` (``split``).
+
+        Raises:
+            TextclfError: it cannot be loaded; one line naming the folder searched for the original files, the
+                files expected there, why the Hub copy could not be used, and how to fix it.
+        """
         import datasets
 
+        arguments = {"name": self.hub_config, "data_dir": self.hub_data_dir, "revision": self.hub_revision, **options}
+        load = partial(datasets.load_dataset, self.hub_id, **arguments)
+        if Path(self.hub_id).expanduser().is_dir():  # a local directory laid out like the Hub repository
+            return self._load_or_explain(load, "")
+        variable = hub.offline_variable()
+        reason = f"{variable} is set" if variable else hub.unreachable(self.hub_id)
+        if reason is None:
+            return self._load_or_explain(load, "")
+        fix = f", or unset {variable.partition('=')[0]}" if variable else ", or go online"
+        with hub.offline_mode():  # the Hub cache only: no request, no retries
+            loaded = self._load_or_explain(load, fix, f"{reason}, and it is not in the Hub cache {hub.cache_folder()}")
+        log.info("%s: %s, so %s was loaded from the Hub cache", type(self).__name__, reason, self.hub_id)
+        return loaded
+
+    def _load_or_explain(self, load: Callable[[], Any], fix: str, why: str | None = None) -> Any:
+        """``load()``, or the one-line error of a Hub copy that cannot be used (``why``, else the exception)."""
         try:
-            loaded = datasets.load_dataset(
-                self.hub_id, self.hub_config, data_dir=self.hub_data_dir, revision=self.hub_revision
-            )
+            return load()
         except Exception as e:
-            raise TextclfError(
-                f"{type(self).__name__}: could not load {self.hub_id!r} from the Hugging Face Hub "
-                f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); offline, give the original "
-                f"files ({', '.join(self.files)}) in data_dir or $TEXTCLF_DATA/{self.folder}"
-            ) from None
-        return {ours: self._hub_split(loaded, ours, theirs) for ours, theirs in self.hub_splits.items()}
+            if why is None:
+                detail = str(e).strip().split("\n")[0]
+                why = f"{type(e).__name__}: {detail}" if detail else type(e).__name__
+        name = type(self).__name__
+        copy = f"the Hub copy {self.hub_id}"
+        if self.missing_files():
+            message = f"{name}: {self.files_problem()}, and {copy} cannot be used: {why}; {self.files_fix()}{fix}"
+        else:
+            files = f"the original files are in {self.searched()}: set source: files"
+            message = f"{name}: {copy} cannot be used: {why}; {files}"
+        raise TextclfError(message)
 
     def _hub_split(self, loaded: Any, ours: str, theirs: str) -> LabelledSplit:
         where = f"{self.hub_id} [{theirs}]"
@@ -150,3 +233,8 @@ class PublicCorpus(TextDataModule):
             return {"hub": self.hub_id, "config": self.hub_config, "revision": self.hub_revision}
         present = [name for name in self.files if (self.directory / name).exists()]
         return {"files": {name: path_fingerprint(self.directory / name) for name in present}}
+
+
+def missing_in(directory: Path, names: tuple[str, ...]) -> list[str]:
+    """The ``names`` that are not in ``directory``."""
+    return [name for name in names if not (directory / name).exists()]

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from textclf.errors import TextclfError
+from textclf.wording import counted
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +66,14 @@ class LabelledSplit:
 
     def __post_init__(self) -> None:
         if len(self.texts) != len(self.labels):
-            raise ValueError(f"{self.source}: {len(self.texts)} texts but {len(self.labels)} labels")
+            raise ValueError(
+                f"{self.source}: {counted(len(self.texts), 'text')} but {counted(len(self.labels), 'label')}"
+            )
         for name, values in self.meta.items():
             if len(values) != len(self.texts):
-                raise ValueError(f"{self.source}: {len(self.texts)} texts but {len(values)} values of {name!r}")
+                raise ValueError(
+                    f"{self.source}: {counted(len(self.texts), 'text')} but {counted(len(values), 'value')} of {name!r}"
+                )
 
     def subset(self, index: np.ndarray, source: str) -> LabelledSplit:
         """The examples at ``index``."""
@@ -83,7 +88,8 @@ def clean_split(split: LabelledSplit) -> LabelledSplit:
     empty = [i for i, text in enumerate(split.texts) if not text.strip()]
     if empty:
         rows = ", ".join(str(split.row(i)) for i in empty[:5]) + (", ..." if len(empty) > 5 else "")
-        log.warning("%s: dropped %d empty or whitespace-only texts (rows %s)", split.source, len(empty), rows)
+        dropped = counted(len(empty), "empty or whitespace-only text")
+        log.warning("%s: dropped %s (%s %s)", split.source, dropped, "row" if len(empty) == 1 else "rows", rows)
         keep = np.setdiff1d(np.arange(len(split.texts)), empty)
         split = split.subset(keep, split.source)
     if not split.texts:
@@ -219,6 +225,11 @@ def carve_missing_splits(
     splits = dict(splits)
     train = splits["train"]
     original = len(train.labels)
+    if fold is not None and "test" in splits:  # silently testing on the corpus's own test split would mislead
+        raise TextclfError(
+            f"{train.source}: fold {fold} asked, but the corpus has its own test split ({splits['test'].source}); "
+            "folds are for corpora without one (see textclf cv)"
+        )
     if "test" in splits and "val" in splits:
         return {name: splits[name] for name in ("train", "val", "test")}
     keys = _text_keys(train)
@@ -232,7 +243,7 @@ def carve_missing_splits(
         kept = np.setdiff1d(np.arange(original), held)
         splits["test"] = train.subset(held, f"{train.source} (fold {fold} of {num_folds})")
         train, keys = train.subset(kept, train.source), keys[kept]
-        log.info("test split: fold %d of %d (%d examples, seed %d)", fold, num_folds, len(held), seed + 1)
+        log.info("test split: fold %d of %d (%s, seed %d)", fold, num_folds, counted(len(held), "example"), seed + 1)
     for name, share, offset in (("test", test_fraction, 1), ("val", val_fraction, 2)):
         if name in splits:
             continue
@@ -245,7 +256,8 @@ def carve_missing_splits(
             )
         splits[name] = train.subset(held, f"{train.source} ({name} hold-out)")
         train, keys = train.subset(kept, train.source), keys[kept]
-        log.info("no %s split: held out %d of the training examples (seed %d)", name, len(held), seed + offset)
+        held_out = f"{counted(len(held), 'example')} of the {counted(original, 'training example')}"
+        log.info("no %s split: held out %s (seed %d)", name, held_out, seed + offset)
     splits["train"] = train
     return {name: splits[name] for name in ("train", "val", "test")}
 
@@ -261,11 +273,13 @@ def _text_keys(split: LabelledSplit) -> np.ndarray:
     if len(copies):
         conflicting = {int(first[i]) for i in copies if split.labels[i] != split.labels[first[i]]}
         i = int(copies[0])
+        repeat = "repeats" if len(copies) == 1 else "repeat"
         log.warning(
-            "%s: %d rows repeat the text of an earlier row (e.g. row %d repeats row %d), %d of those texts with "
-            "another label; each text's copies are kept in one split, so no held-out text is also a training text",
+            "%s: %s %s the text of an earlier row (e.g. row %d repeats row %d), %d of those texts with another label; "
+            "each text's copies are kept in one split, so no held-out text is also a training text",
             split.source,
-            len(copies),
+            counted(len(copies), "row"),
+            repeat,
             split.row(i),
             split.row(int(first[i])),
             len(conflicting),

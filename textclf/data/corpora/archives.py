@@ -23,6 +23,7 @@ from textclf.data.encoding import FALLBACKS, decode_bytes
 from textclf.data.public import PublicCorpus
 from textclf.data.splits import LabelledSplit, TextStream
 from textclf.errors import TextclfError
+from textclf.wording import counted
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +123,7 @@ def _read_rows(
                     continue  # a blank line
                 if len(row) != columns:
                     raise TextclfError(
-                        f"{path}, line {reader.line_num}: {len(row)} columns, expected {columns} ({expected})"
+                        f"{path}, line {reader.line_num}: {counted(len(row), 'column')}, expected {columns}: {expected}"
                     )
                 label = index_of.get(row[0].strip())
                 if label is None:
@@ -184,21 +185,17 @@ class DocumentCorpus(PublicCorpus):
         """The Hub splits, cleaned like the original files; a clear message where no Hub copy is known."""
         if not self.hub_id:
             raise TextclfError(
-                f"{type(self).__name__}: no Hub dataset is known for this corpus; give the original files "
-                f"({', '.join(self.files)}) in data_dir or $TEXTCLF_DATA/{self.folder}, or hub_id: a Hub dataset "
-                f"with the columns {', '.join((*self.hub_text, self.hub_label))}"
+                f"{type(self).__name__}: {self.files_problem()}, and no Hub dataset is known for this corpus; "
+                f"{self.files_fix()}, or give hub_id: a Hub dataset with the columns "
+                f"{', '.join((*self.hub_text, self.hub_label))}"
             )
         splits = super().read_hub()
         return {name: replace(split, texts=[self.clean_text(t) for t in split.texts]) for name, split in splits.items()}
 
     def require_files(self) -> Path:
         """The directory of the original files, or the error :meth:`read_splits` gives when some are missing."""
-        missing = self.missing_files()
-        if missing:
-            raise TextclfError(
-                f"{type(self).__name__}: {self.directory} lacks {', '.join(missing)} (expected the original files "
-                f"{', '.join(self.files)}); set data_dir or TEXTCLF_DATA, or source: hub"
-            )
+        if self.missing_files():
+            raise TextclfError(f"{type(self).__name__}: {self.files_problem()}; {self.files_fix()}, or source: hub")
         return self.directory
 
 

@@ -19,6 +19,7 @@ from textclf.data.encoding import decode
 from textclf.data.public import PublicCorpus
 from textclf.data.splits import LabelledSplit
 from textclf.errors import TextclfError
+from textclf.wording import counted
 
 __all__ = ["MRDA", "SwDA"]
 
@@ -132,7 +133,7 @@ class DialogCorpus(PublicCorpus):
         raw = [self.hub_aliases.get(str(v), v) for v in raw]
         dropped = Counter(str(v) for v in raw if str(v) in self.hub_dropped)
         if dropped:
-            log.warning("%s: dropped %d utterances with tags outside %s's: %s", where, sum(dropped.values()),
+            log.warning("%s: dropped %s with tags outside %s's: %s", where, counted(sum(dropped.values()), "utterance"),
                         type(self).__name__, dict(dropped))  # fmt: skip
         keep = [i for i, v in enumerate(raw) if str(v) not in self.hub_dropped]
         texts, conversations, speakers = (
@@ -195,8 +196,7 @@ class MRDA(DialogCorpus):
         if self.labels_option != "basic":
             raise TextclfError(
                 f"MRDA: the Hub's {self.hub_id} ({self.hub_data_dir}) has only the 5 basic labels; labels="
-                f"{self.labels_option} needs the original files (train/, val/, test/) in data_dir or "
-                f"$TEXTCLF_DATA/{self.folder}"
+                f"{self.labels_option} needs the original files: {self.files_problem()}; {self.files_fix()}"
             )
         return super().read_hub()
 

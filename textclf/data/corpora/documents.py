@@ -14,6 +14,7 @@ None of these has a validation split: ``val_fraction`` of train is held out (str
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +30,7 @@ from textclf.data.corpora.archives import (
 from textclf.data.encoding import decode_bytes
 from textclf.data.splits import LabelledSplit
 from textclf.errors import TextclfError
+from textclf.wording import counted
 
 __all__ = [
     "IMDB",
@@ -41,6 +43,8 @@ __all__ = [
     "YelpFull",
     "YelpPolarity",
 ]
+
+log = logging.getLogger(__name__)
 
 
 # ---- IMDB ----------------------------------------------------------------------------------------------------
@@ -108,18 +112,7 @@ class IMDB(DocumentCorpus):
             raise TextclfError(f"{archive}: no unlabelled reviews (expected aclImdb/train/unsup/<id>_0.txt)")
 
     def _hub_unlabelled(self) -> Iterator[str]:
-        import datasets
-
-        try:
-            table = datasets.load_dataset(
-                self.hub_id, self.hub_config, split="unsupervised", revision=self.hub_revision
-            )
-        except Exception as e:
-            raise TextclfError(
-                f"IMDB: could not load the 'unsupervised' split of {self.hub_id!r} ({type(e).__name__}); offline, "
-                f"give {self.files[0]} in data_dir or $TEXTCLF_DATA/{self.folder}"
-            ) from None
-        for text in table["text"]:
+        for text in self.load_hub(split="unsupervised")["text"]:
             yield self.clean_text(text)
 
 
@@ -230,7 +223,7 @@ class TwentyNewsgroups(DocumentCorpus):
         remove: parts of the original messages to strip, as scikit-learn's ``fetch_20newsgroups`` does:
             ``headers`` (up to the first blank line), ``footers`` (after the last blank or ``--`` line) and
             ``quotes`` (quoted lines and their attribution); the recommended practice, as topic cues (e-mail
-            addresses, signatures) otherwise leak. Messages left empty are dropped (logged).
+            addresses, signatures) otherwise leak. Messages left empty are dropped, with a logged count.
         **kwargs: source and preparation options of :class:`PublicCorpus`.
     """
 
@@ -265,10 +258,29 @@ class TwentyNewsgroups(DocumentCorpus):
             if not messages:
                 raise TextclfError(f"{archive}: no messages in 20news-bydate-{split}/ (expected {_NG_LAYOUT})")
             messages.sort(key=lambda message: message[:2])
-            labels, ids, texts = (list(column) for column in zip(*messages, strict=True))
             source = f"{archive} [20news-bydate-{split}]"
+            messages = self._drop_emptied(messages, source)
+            labels, ids, texts = (list(column) for column in zip(*messages, strict=True))
             splits[split] = LabelledSplit(texts, labels, source, meta={"id": ids})
         return splits
+
+    def _drop_emptied(self, messages: list[tuple[str, int, str]], source: str) -> list[tuple[str, int, str]]:
+        """The ``(group, id, text)`` messages that stripping left with some text; the others are counted and logged.
+
+        Raises:
+            TextclfError: stripping left every message of the split empty.
+        """
+        kept = [message for message in messages if message[2].strip()]
+        if len(kept) == len(messages):
+            return messages
+        parts = " and ".join(", ".join(self.remove).rsplit(", ", 1))
+        group, number, _ = next(message for message in messages if not message[2].strip())
+        log.warning("%s: dropped %s left empty by stripping %s (e.g. %s/%d); %s kept", source,
+                    counted(len(messages) - len(kept), "document"), parts, group, number,
+                    counted(len(kept), "document"))  # fmt: skip
+        if not kept:
+            raise TextclfError(f"{source}: every message is empty once its {parts} are stripped")
+        return kept
 
     def fingerprint(self) -> dict[str, Any]:
         """The files (or Hub id), and what is stripped from the original messages."""
