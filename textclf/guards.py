@@ -11,6 +11,8 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 
 from textclf.errors import TextclfError
 from textclf.resume import position, save_last
+from textclf.story import RunStory  # imports textclf.logs: Python users see textclf's info lines
+from textclf.wording import counted
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +101,8 @@ class NonFiniteGuard(Callback):
         best = callback.best_model_path if isinstance(callback, ModelCheckpoint) else ""
         unsaved = "no last.ckpt written (weights not finite, or checkpointing off)"
         state = f"state before this batch: {saved}" if saved else unsaved
-        limit = f" after {self.skipped} skipped batches (max_skips)" if self.action == "skip" else ""
+        skipped = counted(self.skipped, "skipped batch", "skipped batches")
+        limit = f" after {skipped} (max_skips)" if self.action == "skip" else ""
         advice = "" if self.action == "skip" else ", or skip such batches with NonFiniteGuard action: skip"
         raise NonFiniteError(
             f"non-finite {what} at {where}: training stopped{limit}; {state}; best checkpoint: {best or 'none yet'} "
@@ -125,6 +128,15 @@ class NonFiniteGuard(Callback):
 
 
 def missing_callbacks(trainer: L.Trainer | None) -> list[Callback]:
-    """A default :class:`NonFiniteGuard` when the trainer has none (for models trained from Python)."""
+    """The textclf callbacks a trainer lacks (for models trained from Python, through ``configure_callbacks``).
+
+    A default :class:`NonFiniteGuard` and a :class:`textclf.story.RunStory` (the run's story in the log), each
+    when the trainer has none.
+    """
     callbacks: list[Callback] = trainer.callbacks if trainer is not None else []  # type: ignore[attr-defined]
-    return [] if any(isinstance(c, NonFiniteGuard) for c in callbacks) else [NonFiniteGuard()]
+    missing: list[Callback] = []
+    if not any(isinstance(c, NonFiniteGuard) for c in callbacks):
+        missing.append(NonFiniteGuard())
+    if not any(isinstance(c, RunStory) for c in callbacks):
+        missing.append(RunStory())
+    return missing

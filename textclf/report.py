@@ -20,6 +20,7 @@ import torch
 
 from textclf.errors import TextclfError
 from textclf.tasks import Task
+from textclf.wording import counted
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +162,7 @@ def plot_confusion_matrix(matrix: np.ndarray, labels: Sequence[str], path: str |
     ax.set_yticks(range(n), labels=list(labels))
     ax.set_xlabel("predicted label")
     ax.set_ylabel("true label")
-    ax.set_title(f"Confusion matrix ({int(matrix.sum())} examples)")
+    ax.set_title(f"Confusion matrix ({counted(int(matrix.sum()), 'example')})")
     if n <= 30:
         for i in range(n):
             for j in range(n):

@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 import os
 import re
+import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -190,7 +192,9 @@ def keep_metrics(trainer: L.Trainer) -> None:
         return
     text = path.read_text(encoding="utf-8")
     logger = next(lg for lg in trainer.loggers if isinstance(lg, CSVLogger))
-    writer = logger.experiment
+    with warnings.catch_warnings():  # "Previous log files ... will be deleted": not these, they are put back
+        warnings.filterwarnings("ignore", message=r"Experiment logs directory .* exists and is not empty")
+        writer = logger.experiment
     path.write_text(text, encoding="utf-8")
     header = text.splitlines()[0] if text else ""
     writer.metrics_keys = [key for key in header.split(",") if key]
@@ -206,23 +210,29 @@ def _data_rows(path: Path) -> int | None:
 VERSION = re.compile(r"version_(\d+)")
 
 
-def find_last(run_root: Path) -> Path:
+def find_last(run_root: Path, earlier: Sequence[Path] = ()) -> Path:
     """``<run_root>/version_N/checkpoints/last.ckpt`` of the highest N that has one.
 
+    When ``run_root`` has none, the first of the ``earlier`` run roots that has one (where an earlier textclf
+    version named this recipe's runs, :func:`textclf.runconfig.legacy_run_name`); the run then continues there.
+
     Raises:
-        TextclfError: no version under ``run_root`` has a last.ckpt.
+        TextclfError: no version under ``run_root`` (or ``earlier``) has a last.ckpt.
     """
-    found: list[tuple[int, Path]] = []
-    for folder in run_root.glob("version_*"):
-        match = VERSION.fullmatch(folder.name)
-        if match and (folder / "checkpoints" / "last.ckpt").is_file():
-            found.append((int(match.group(1)), folder / "checkpoints" / "last.ckpt"))
-    if not found:
-        raise TextclfError(
-            f"--ckpt_path last: no {run_root}/version_*/checkpoints/last.ckpt to resume from; "
-            "start the run without --ckpt_path"
-        )
-    return max(found)[1]
+    for root in (run_root, *(root for root in earlier if root != run_root)):
+        found: list[tuple[int, Path]] = []
+        for folder in root.glob("version_*"):
+            match = VERSION.fullmatch(folder.name)
+            if match and (folder / "checkpoints" / "last.ckpt").is_file():
+                found.append((int(match.group(1)), folder / "checkpoints" / "last.ckpt"))
+        if found:
+            if root != run_root:
+                log.info("--ckpt_path last: no run under %s; continuing the run of %s", run_root, root)
+            return max(found)[1]
+    raise TextclfError(
+        f"--ckpt_path last: no {run_root}/version_*/checkpoints/last.ckpt to resume from; "
+        "start the run without --ckpt_path"
+    )
 
 
 def check_resume(path: str, model: Any, loader_settings: dict[str, int]) -> None:

@@ -1,7 +1,8 @@
 """The configuration of ``fit``/``validate``/``test`` as it will run, filled in right after parsing.
 
 So that ``--print_config`` and the saved ``config.yaml`` show what runs: the default CSVLogger
-(``runs/<recipe folder>/<recipe name>/version_N``; for ``fit --ckpt_path``, the checkpoint's run),
+(``runs/<run name>/version_N``, named after the recipe file: :func:`run_name`; for ``fit --ckpt_path``, the
+checkpoint's run),
 the settings a ``--ckpt_path`` checkpoint dictates for
 ``validate``/``test`` (its vocabulary, tokenizer, embedding size and encoder; no vectors file), and for fine-tuning
 what ``model.init_from``'s checkpoint gives when the configuration leaves it unset. A ``--ckpt_path`` file is read
@@ -57,15 +58,11 @@ def read_checked(checkpoint: str) -> dict[str, Any]:
 
 
 def set_default_logger(config: Namespace) -> None:
-    """Give a run without an explicit logger a versioned CSVLogger: runs/<recipe folder>/<recipe name>/version_N."""
+    """Give a run without an explicit logger a versioned CSVLogger: ``runs/<run name>/version_N`` (:func:`run_name`)."""
     if config.trainer.logger not in (None, True):
         return
     recipes = config.get("config") or []
-    name = "textclf"
-    if recipes:
-        recipe = _recipe_file([Path(str(path)) for path in recipes])
-        folder = recipe.resolve().parent.name  # resolved: "../recipe.yaml" names its real folder, not ".."
-        name = f"{folder}/{recipe.stem}" if folder else recipe.stem
+    name = run_name(_recipe_file([Path(str(path)) for path in recipes])) if recipes else "textclf"
     config.trainer.logger = Namespace(
         class_path="lightning.pytorch.loggers.CSVLogger",
         # absolute: the checkpoints remember their folder, and a resume from another working directory must match it
@@ -73,11 +70,31 @@ def set_default_logger(config: Namespace) -> None:
     )
 
 
+def run_name(recipe: Path) -> str:
+    """The run folder's name for a recipe file: its path under the nearest ``recipes/`` folder, else its stem.
+
+    ``recipes/trec/bilstm_max.yaml`` -> ``trec/bilstm_max``; ``recipes/my_cr.yaml`` -> ``my_cr``;
+    ``~/exp/cr_bilstm.yaml`` or ``./cr_bilstm.yaml`` -> ``cr_bilstm``. The path is resolved first (``..``, links).
+    """
+    path = recipe.resolve()
+    for parent in path.parents:
+        if parent.name == "recipes":
+            return path.relative_to(parent).with_suffix("").as_posix()
+    return path.stem
+
+
+def legacy_run_name(recipe: Path) -> str:
+    """The run name textclf gave a recipe before :func:`run_name`: ``<its folder>/<its stem>``."""
+    path = recipe.resolve()
+    return f"{path.parent.name}/{path.stem}" if path.parent.name else path.stem
+
+
 def resume_in_run(config: Namespace) -> None:
     """``fit --ckpt_path``: continue in the checkpoint's run directory, so metrics.csv and checkpoints stay together.
 
     ``last`` is the newest ``version_N/checkpoints/last.ckpt`` of this recipe's run name (:func:`textclf.resume.
-    find_last`; with ``trainer.logger: false``, ``<default_root_dir>/checkpoints/last.ckpt``). A checkpoint file in a
+    find_last`; runs named by earlier textclf versions, :func:`legacy_run_name`, too; with ``trainer.logger: false``,
+    ``<default_root_dir>/checkpoints/last.ckpt``). A checkpoint file in a
     ``.../version_N/checkpoints/`` folder sets the CSV (or TensorBoard) logger's version to that run, unless the
     configuration names a version itself.
 
@@ -92,7 +109,10 @@ def resume_in_run(config: Namespace) -> None:
     args = logger.get("init_args") if class_name in ("CSVLogger", "TensorBoardLogger") else None
     if str(config.ckpt_path) == "last":
         if args is not None:
-            config.ckpt_path = str(find_last(Path(args.get("save_dir") or ".") / (args.get("name") or "")))
+            save_dir = Path(args.get("save_dir") or ".")
+            recipes = [Path(str(path)) for path in config.get("config") or []]
+            earlier = [save_dir / legacy_run_name(_recipe_file(recipes))] if recipes else []
+            config.ckpt_path = str(find_last(save_dir / (args.get("name") or ""), earlier))
         elif logger is False:
             path = Path(config.trainer.get("default_root_dir") or ".") / "checkpoints" / "last.ckpt"
             if not path.is_file():

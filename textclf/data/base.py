@@ -15,14 +15,16 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
+import textclf.logs  # noqa: F401  (the info lines below reach Python users too: textclf.logs.library_defaults)
 from textclf.data.batching import TokenIdsDataset, bucket_loader
 from textclf.data.cache import CacheEntry, default_cache_dir
 from textclf.data.options import AtLeastTwo, NonNegativeInt, OpenUnitInterval, PositiveInt, check_options, plain
-from textclf.data.prepare import build_vocabulary, load_split, read_prepared, summary, write_prepared
+from textclf.data.prepare import build_vocabulary, load_split, log_corpus, read_prepared, write_prepared
 from textclf.data.splits import LabelledSplit, carve_missing_splits, clean_split, label_order
 from textclf.errors import TextclfError
 from textclf.tokenize import Tokenizer, TokenizerMode
 from textclf.vocab import Vocabulary, merge_vocabularies
+from textclf.wording import counted
 
 log = logging.getLogger(__name__)
 
@@ -289,8 +291,7 @@ class TextDataModule(L.LightningDataModule):
 
         self._meta = entry.get(build, lambda directory: built[0] if built else read_prepared(directory))
         self._prepared = entry.path
-        if built:
-            log.info("prepared %s: %s -> %s", type(self).__name__, summary(built[0]), entry.path)
+        log_corpus(type(self).__name__, self._meta, entry.path, bool(built))  # every run, from the cache too
         return self._meta
 
     def _build_cache(self, staging: Path, settings: dict[str, Any]) -> dict[str, Any]:
@@ -298,11 +299,13 @@ class TextDataModule(L.LightningDataModule):
         self.scratch_dir = staging / ".raw"
         try:
             splits = {name: clean_split(split) for name, split in self.read_splits().items()}
+            given = sorted(splits)  # the splits the corpus has; the others are carved from train
             splits = carve_missing_splits(
                 splits, self.val_fraction, self.test_fraction, self.seed, self.fold, self.num_folds
             )
             labels = label_order(splits, self.fixed_labels(), self.multi_label)
             meta = write_prepared(staging, splits, labels, self.tokenizer, self._build_vocabulary, self.multi_label)
+            meta["given"] = given
             (staging / "meta.json").write_text(json.dumps({"settings": settings, **meta}))
             shutil.rmtree(self.scratch_dir, ignore_errors=True)
         finally:
@@ -324,10 +327,9 @@ class TextDataModule(L.LightningDataModule):
         if base is None:
             return own
         vocab = merge_vocabularies(base, own) if self.extend_vocab else base
-        change = (
-            f"extended with {vocab.trained_size - base.trained_size} training words" if self.extend_vocab else "kept"
-        )
-        log.info("vocabulary of %s: %d words, %s", self.init_vocab_from, len(base), change)
+        added = counted(vocab.trained_size - base.trained_size, "training word")
+        change = f"extended with {added}" if self.extend_vocab else "kept"
+        log.info("vocabulary of %s: %s, %s", self.init_vocab_from, counted(len(base), "word"), change)
         return vocab
 
     @property

@@ -18,11 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
 from textclf.data.batching import TokenIdsDataset
 from textclf.data.splits import LabelledSplit, encode_labels
 from textclf.tokenize import Tokenizer
 from textclf.vocab import Vocabulary
+from textclf.wording import counted
 
 log = logging.getLogger(__name__)
 
@@ -171,8 +173,7 @@ def read_prepared(directory: Path) -> dict[str, Any]:
         raise FileNotFoundError(f"missing {', '.join(missing)}")
     for name, size in meta["sizes"].items():
         if len(load_split(directory, name, len(meta["labels"]))) != size:
-            raise ValueError(f"{name} split: {size} examples in meta.json, not in its arrays")
-    log.info("using prepared data from %s", directory)
+            raise ValueError(f"{name} split: {counted(size, 'example')} in meta.json, not in its arrays")
     return meta
 
 
@@ -193,18 +194,61 @@ def load_split(directory: Path, name: str, num_labels: int | None = None) -> Tok
     if offsets[0] != 0 or offsets[-1] != len(ids) or bool(np.any(np.diff(offsets) < 0)):
         raise ValueError(f"{name} split: offsets do not run from 0 to {len(ids)} in order")
     if len(labels) != n or labels.ndim not in (1, 2) or labels.dtype.kind not in "iuf":
-        raise ValueError(f"{name} split: {len(labels)} labels for {n} texts")
+        raise ValueError(f"{name} split: {counted(len(labels), 'label')} for {counted(n, 'text')}")
     if num_labels is not None and labels.ndim == 1 and n and not 0 <= labels.min() <= labels.max() < num_labels:
         raise ValueError(f"{name} split: label indices outside [0, {num_labels})")
     if num_labels is not None and labels.ndim == 2 and labels.shape[1] != num_labels:
-        raise ValueError(f"{name} split: {labels.shape[1]} label columns, not {num_labels}")
+        raise ValueError(f"{name} split: {counted(labels.shape[1], 'label column')}, not {num_labels}")
     return TokenIdsDataset(ids, offsets, labels)
 
 
-def summary(meta: dict[str, Any]) -> str:
-    """``train 4,906 / val 546 / test 500 examples, 6 classes, vocabulary of 8105`` for a prepared entry's meta."""
-    sizes = " / ".join(f"{name} {size:,}" for name, size in meta["sizes"].items())
-    return f"{sizes} examples, {len(meta['labels'])} classes, vocabulary of {len(meta['vocab'])}"
+def log_corpus(name: str, meta: dict[str, Any], directory: Path, built: bool) -> None:
+    """Log :func:`corpus_lines` (on global rank 0 only)."""
+    if getattr(rank_zero_only, "rank", 0) == 0:
+        for line in corpus_lines(name, meta, directory, built):
+            log.info("%s", line)
+
+
+def split_origins(meta: dict[str, Any]) -> dict[str, str]:
+    """How the val/test splits its corpus lacked were made, for a prepared entry's meta.
+
+    Nothing is known for entries written before ``given`` was recorded.
+    """
+    given, settings = meta.get("given"), meta.get("settings") or {}
+    if given is None:
+        return {}
+    origins = {}
+    for split in ("val", "test"):
+        if split not in given:
+            fraction = settings.get(f"{split}_fraction")
+            origins[split] = f"held out of train, {split}_fraction {fraction:g}"
+    fold = settings.get("fold")
+    if "test" not in given and fold is not None:
+        origins["test"] = f"fold {fold[0]} of {fold[1]} of train"
+    return origins
+
+
+def corpus_lines(name: str, meta: dict[str, Any], directory: Path, built: bool) -> list[str]:
+    """The two log lines of a prepared corpus: its splits, classes and vocabulary, and where its cache entry is.
+
+    ``TREC: 5,952 texts, 6 classes: train 4,909, val 543 (held out of train, val_fraction 0.1), test 500`` and
+    ``vocabulary: 100,675 words (8,040 from training, 92,633 from the vectors file); prepared data cached in DIR``
+    (``using prepared data from DIR`` for an entry built by an earlier run). Every count is what the entry holds.
+    """
+    sizes: dict[str, int] = meta["sizes"]
+    origins = split_origins(meta)
+    splits = ", ".join(f"{split} {size:,}" + (f" ({origins[split]})" if split in origins else "") for split, size in
+                       sizes.items())  # fmt: skip
+    labels = len(meta["labels"])
+    multi_label = meta.get("settings", {}).get("multi_label")
+    kind = counted(labels, "label") if multi_label else counted(labels, "class", "classes")
+    corpus = f"{name}: {counted(sum(sizes.values()), 'text')}, {kind}: {splits}"
+    vocab, trained = len(meta["vocab"]), int(meta["trained_size"])
+    words = counted(vocab, "word")
+    if trained < vocab:
+        words += f" ({trained - 2:,} from training, {vocab - trained:,} from the vectors file)"
+    where = f"prepared data cached in {directory}" if built else f"using prepared data from {directory}"
+    return [corpus, f"vocabulary: {words}; {where}"]
 
 
 def build_vocabulary(
