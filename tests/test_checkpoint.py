@@ -64,8 +64,8 @@ def test_a_pickle_payload_is_refused_with_one_line(tmp_path: Path, capsys: pytes
 
 
 def test_unknown_versions_and_weights_that_do_not_fit_are_one_line_errors(tmp_path: Path) -> None:
-    with pytest.raises(TextclfError, match=r"tampered.ckpt: checkpoint format version 2 is not supported"):
-        TextClassifier.load_from_checkpoint(_tampered(tmp_path, format_version=2))
+    with pytest.raises(TextclfError, match=r"tampered.ckpt: checkpoint format version 3 is not supported"):
+        TextClassifier.load_from_checkpoint(_tampered(tmp_path, format_version=3))
     config = torch.load(FIXTURES / "format1_single.ckpt", weights_only=True)["textclf"]
     wider = {**config["encoder"], "init_args": {**config["encoder"]["init_args"], "hidden_size": 7}}
     with pytest.raises(TextclfError, match=r"does not fit its model \(size mismatch for encoder"):

@@ -94,7 +94,7 @@ def _hostile_files(root: Path, marker: Path) -> dict[str, tuple[Path, str]]:
             _save(root / "module.ckpt", _section(encoder=evil_encoder)),
             "unknown encoder 'evilencoder.Encoder'",
         ),
-        "format version 2": (_save(root / "v2.ckpt", _section(format_version=2)), "format version 2"),
+        "format version 3": (_save(root / "v3.ckpt", _section(format_version=3)), "format version 3"),
         "weights of other shapes": (_save(root / "shapes.ckpt", wrong_shapes), "does not fit its model"),
         "huge encoder claimed": (_save(root / "huge.ckpt", huge), "does not fit its model"),
         "NaN in a weight (predicted NaN, exit 0)": (_save(root / "nan.ckpt", nan_weights), "NaN or infinite values"),

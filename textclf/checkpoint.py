@@ -31,6 +31,7 @@ import torch
 
 from textclf.checkpoint_schema import build_error, check_section, check_state_dict
 from textclf.classifier import Classifier
+from textclf.embedding import upgrade_format_1
 from textclf.encoders import BagOfEmbeddingsEncoder, Encoder, RNNEncoder
 from textclf.errors import TextclfError
 from textclf.numbers import plain_value
@@ -39,8 +40,10 @@ from textclf.vocab import Vocabulary
 
 ModelT = TypeVar("ModelT", bound=Classifier)
 
-FORMAT_VERSION = 1
-READABLE_VERSIONS = (1,)
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+"""Format 2: frozen word-vector rows stored once, as float16 (:class:`~textclf.embedding.WordEmbedding`). Format 1
+(float32, the untrained rows twice in multichannel mode) is read by :func:`upgrade`, values unchanged."""
 
 ENCODERS: dict[str, type[Encoder]] = {}
 """Encoder classes a checkpoint may name: ``module.Class`` as written by textclf, and the short ``textclf.Class``."""
@@ -98,6 +101,7 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device | None = 
         raise TextclfError(f"{path}: not a textclf checkpoint (no 'textclf' section)")
     check_config(checkpoint["textclf"], path)
     check_state_dict(checkpoint.get("state_dict"), path)
+    upgrade(checkpoint)
     _READ.clear()
     _READ[key] = checkpoint
     return checkpoint
@@ -123,6 +127,29 @@ def _load(path: Path, map_location: str | torch.device | None) -> Any:
         reason = "a zip archive that torch.save did not write" if foreign else f"{type(e).__name__}: {first}"
         hint = "" if foreign else "; the file may be truncated"
         raise TextclfError(f"{path}: not a readable checkpoint ({reason}){hint}") from None
+
+
+def upgrade(checkpoint: dict[str, Any]) -> None:
+    """Bring the weights of an older format's checkpoint (a dict as read) to today's names, in place.
+
+    Values and types are kept (format 1's float32 frozen rows stay float32), so an old checkpoint predicts, and
+    resumes, exactly as it did. Called by :func:`read_checkpoint` and before Lightning restores a checkpoint.
+    """
+    section, state = checkpoint.get("textclf"), checkpoint.get("state_dict")
+    if isinstance(section, dict) and section.get("format_version") == 1 and isinstance(state, dict):
+        checkpoint["state_dict"] = upgrade_format_1(state)
+
+
+def check_restorable(model: Classifier, checkpoint: dict[str, Any], source: str | Path) -> None:
+    """Before Lightning restores ``checkpoint`` into ``model`` (``--ckpt_path``): upgrade it, refuse a misfit.
+
+    Raises:
+        TextclfError: its labels or vocabulary differ from the model's (:func:`check_compatible`), or its weights
+            do not fit (:func:`check_state_shapes`); the message names ``source``.
+    """
+    check_compatible(checkpoint.get("textclf", {}), model.labels, model.vocab, source)
+    upgrade(checkpoint)
+    check_state_shapes(model, checkpoint.get("state_dict", {}), source)
 
 
 def check_config(config: dict[str, Any], source: str | Path = "checkpoint") -> None:

@@ -14,7 +14,7 @@ import logging
 import math
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from lightning.pytorch.callbacks import BackboneFinetuning
@@ -23,6 +23,7 @@ from torch.optim import Optimizer
 
 from textclf.checkpoint import check_weights, class_path, read_checkpoint
 from textclf.classifier import Classifier
+from textclf.embedding import channel_tables
 from textclf.errors import TextclfError
 
 log = logging.getLogger(__name__)
@@ -65,11 +66,7 @@ def _init_embedding(model: Classifier, path: str | Path, config: dict[str, Any],
             f"{ckpt_dim * ckpt_channels}-dimensional inputs; model.embedding_mode {model.embedding_mode!r} gives "
             f"{model.embedding.output_size}: use a mode with the same number of channels"
         )
-    tables = {}
-    if "embedding.tuned.weight" in state:
-        tables["tuned"] = torch.cat([state["embedding.tuned.weight"], state["embedding.untrained"]]).float()
-    if "embedding.frozen.weight" in state:
-        tables["frozen"] = state["embedding.frozen.weight"].float()
+    tables = channel_tables(state, config["model"]["embedding_mode"], int(config["vocab_trained_size"]))
     old_index = {token: i for i, token in enumerate(config["vocab"])}
     pairs = [(i, old_index[t]) for i, t in enumerate(model.vocab.tokens) if i > 0 and t in old_index]
     new_rows = torch.tensor([i for i, _ in pairs], dtype=torch.long)
@@ -78,32 +75,20 @@ def _init_embedding(model: Classifier, path: str | Path, config: dict[str, Any],
     missing[new_rows] = False
     missing[0] = False
     embedding = model.embedding
-    with torch.no_grad():
-        for channel in ("tuned", "frozen"):
-            layer = getattr(embedding, channel)
-            if layer is None:
-                continue
-            source = tables.get(channel, tables.get("frozen" if channel == "tuned" else "tuned"))
-            assert source is not None
-            table = layer.weight.detach().clone() if channel == "frozen" else _full_tuned_table(model)
-            table[new_rows] = source[old_rows]
-            if not model.has_pretrained and bool(missing.any()):  # no vectors file: the documented init
-                a = math.sqrt(3.0) * float(source[2:].std()) if len(source) > 2 else 0.25
-                table[missing] = torch.empty(int(missing.sum()), table.shape[1]).uniform_(-a, a)
-            if channel == "frozen":
-                layer.weight.copy_(table)
-            else:
-                layer.weight.copy_(table[: embedding.trained_rows])
-                embedding.untrained.copy_(table[embedding.trained_rows :])
+    channels: list[Literal["tuned", "frozen"]] = ["tuned"] if embedding.tuned is not None else []
+    channels += ["frozen"] if embedding.frozen_channel else []
+    for channel in channels:  # the frozen channel last: in multichannel mode its untrained rows are tuned's too
+        source = tables.get(channel, tables.get("frozen" if channel == "tuned" else "tuned"))
+        assert source is not None
+        table = embedding.full_table(channel)
+        table[new_rows] = source[old_rows]
+        if not model.has_pretrained and bool(missing.any()):  # no vectors file: the documented init
+            a = math.sqrt(3.0) * float(source[2:].std()) if len(source) > 2 else 0.25
+            table[missing] = torch.empty(int(missing.sum()), table.shape[1]).uniform_(-a, a)
+        embedding.set_full_table(channel, table)
     new_words = int(missing.sum())
     origin = "vectors file or its init for missing words" if model.has_pretrained else "U(-a, a) draws"
     return f"{len(pairs):,} word vectors ({new_words:,} new words from the {origin})"
-
-
-def _full_tuned_table(model: Classifier) -> Tensor:
-    embedding = model.embedding
-    assert embedding.tuned is not None
-    return torch.cat([embedding.tuned.weight.detach(), embedding.untrained]).clone()
 
 
 def _init_encoder(model: Classifier, path: str | Path, config: dict[str, Any], state: dict[str, Tensor]) -> None:

@@ -327,8 +327,7 @@ class TextClassifier(L.LightningModule):
         Weights of the same shapes would load, and score every text against the wrong class or word rows.
         """
         source = getattr(self._trainer, "ckpt_path", None) or "the checkpoint" if self._trainer else "the checkpoint"
-        checkpoint.check_compatible(checkpoint_dict.get("textclf", {}), self.labels, self.vocab, source)
-        checkpoint.check_state_shapes(self, checkpoint_dict.get("state_dict", {}), source)
+        checkpoint.check_restorable(self, checkpoint_dict, source)  # an older format's weights are renamed first
 
     @classmethod
     def load_from_checkpoint(  # type: ignore[override]
