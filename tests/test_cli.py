@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from factories import RECIPES, csv_fit_args, printed_config, write_vectors
+from factories import RECIPES, csv_fit_args, printed_config, run_script, write_vectors
 from jsonargparse import Namespace
 
 import textclf.evaluate
@@ -216,9 +216,9 @@ def test_help_lists_every_subcommand_with_its_description(
     with pytest.raises(SystemExit) as exit_info:
         main(["--help"])
     assert exit_info.value.code == 0
-    listed = {line.split()[0]: line.split(None, 1)[1] for line in capsys.readouterr().out.splitlines()[-6:]}
+    listed = {line.split()[0]: line.split(None, 1)[1] for line in capsys.readouterr().out.splitlines()[-7:]}
     assert listed == DESCRIPTIONS
-    assert list(DESCRIPTIONS) == ["fit", "validate", "test", "predict", "evaluate", "export"]
+    assert list(DESCRIPTIONS) == ["fit", "validate", "test", "predict", "evaluate", "export", "cv"]
 
 
 def test_predict_and_export_take_a_config_file(run_dir: Path, tmp_path: Path) -> None:
@@ -291,6 +291,7 @@ def test_documented_spellings_keep_working(run_dir: Path, tmp_path: Path, monkey
                 "report_dir": "rep",
                 "text_column": "body",
                 "label_column": "gold",
+                "header": True,
                 "format": "csv",
                 "line_pattern": r"^(?P<label>\S+) (?P<text>.*)$",
                 "encoding": "latin-1",
@@ -382,7 +383,7 @@ def test_weights_of_other_labels_are_refused_not_scored_against_the_wrong_classe
     assert exit_info.value.code == 2 and "trained with the labels ['neg', 'pos']" in last
 
 
-def test_runs_are_named_after_the_recipe_folder_even_through_dot_dot(
+def test_runs_are_named_after_the_recipe_file_even_through_dot_dot(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (tmp_path / "mine").mkdir()
@@ -391,7 +392,9 @@ def test_runs_are_named_after_the_recipe_folder_even_through_dot_dot(
     monkeypatch.chdir(tmp_path / "elsewhere")
     config = Namespace(trainer=Namespace(logger=None, default_root_dir=None), config=["../mine/recipe.yaml"])
     set_default_logger(config)
-    assert config.trainer.logger.init_args.name == "mine/recipe"  # not "../recipe", outside runs/
+    assert (
+        config.trainer.logger.init_args.name == "recipe"
+    )  # not "../recipe", outside runs/ (textclf.runconfig.run_name)
 
 
 def test_the_default_run_folder_is_absolute_so_a_resume_from_elsewhere_keeps_its_best_checkpoint(
@@ -401,3 +404,48 @@ def test_the_default_run_folder_is_absolute_so_a_resume_from_elsewhere_keeps_its
     monkeypatch.chdir(tmp_path)
     config = printed_config(capsys, ["fit", "-c", str(RECIPES / "trec" / "bilstm_max.yaml")])
     assert config["trainer"]["logger"]["init_args"]["save_dir"] == str(tmp_path.resolve() / "runs")
+
+
+# ---- start-up: each subcommand imports what it needs ----------------------------------------------------------
+
+IMPORTED = (
+    "import sys; from textclf.cli import main\n"
+    "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+    "print('MODULES', *sorted(sys.modules))"
+)
+
+
+def imported(*args: str) -> set[str]:
+    """The modules ``textclf ARGS`` imported, in a fresh process."""
+    lines = [line for line in run_script(IMPORTED, *args).stdout.splitlines() if line.startswith("MODULES ")]
+    return set(lines[-1].split()[1:])
+
+
+@pytest.mark.parametrize("args", [["--help"], ["predict", "--help"], ["export", "--help"], ["cv", "--help"]])
+def test_help_imports_neither_torch_nor_lightning(args: list[str]) -> None:
+    modules = imported(*args)
+    assert not modules & {"torch", "lightning", "torchmetrics", "datasets", "gensim", "textclf.lightning_cli"}
+
+
+def test_predict_imports_no_training_machinery(run_dir: Path, tmp_path: Path) -> None:
+    texts = tmp_path / "texts.txt"
+    texts.write_text("a superb film\n")
+    args = ["predict", str(run_dir / "checkpoints" / "best.ckpt"), str(texts), "-o", str(tmp_path / "out.jsonl")]
+    modules = imported(*args)
+    assert "textclf.model" in modules and (tmp_path / "out.jsonl").is_file()
+    assert not modules & {"textclf.lightning_cli", "textclf.cv", "datasets", "gensim", "textclf.vectors.files"}
+
+
+def test_export_options_match_the_exporter() -> None:
+    from textclf import commands, export
+
+    assert (commands.EXPORT_FORMATS, commands.DEFAULT_OPSET) == (export.EXPORT_FORMATS, export.DEFAULT_OPSET)
+
+
+def test_the_lazy_package_lists_every_corpus_and_imports_each_name() -> None:
+    import textclf
+    import textclf.data.corpora
+
+    assert set(textclf.data.corpora.__all__) <= set(textclf.__all__)
+    for name in textclf.__all__:
+        assert getattr(textclf, name) is not None

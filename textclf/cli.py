@@ -1,261 +1,112 @@
-"""The ``textclf`` command: one jsonargparse parser for every subcommand.
+"""The ``textclf`` command: each subcommand parsed with only the imports it needs.
 
-``fit``, ``validate`` and ``test`` are LightningCLI's, over recipes; ``predict``, ``evaluate`` and ``export`` run
-on a checkpoint alone (:mod:`textclf.commands`). All six take ``-c config.yaml`` and ``--print_config``.
+``fit``, ``validate`` and ``test`` are LightningCLI's, over recipes (:mod:`textclf.lightning_cli`, imported only
+for them). ``predict``, ``evaluate`` and ``export`` run on a checkpoint alone (:mod:`textclf.commands`): they are
+parsed here by a jsonargparse parser of the same family, without LightningCLI, and ``textclf --help`` lists every
+subcommand without importing torch. All six take ``-c config.yaml``, ``--print_config`` and ``--threads``.
+``textclf cv`` hands its arguments to :func:`textclf.cv.main`.
 """
 
 from __future__ import annotations
 
-import logging
 import sys
-from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from jsonargparse import Namespace
-from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
-from lightning.pytorch.utilities.exceptions import SIGTERMException
+from jsonargparse import ActionConfigFile, ArgumentParser
 
-from textclf.commands import COMMANDS, DESCRIPTIONS
-from textclf.data.base import TextDataModule
-from textclf.data.batching import BucketBatchSampler
+from textclf.commands import COMMANDS, DESCRIPTION, DESCRIPTIONS, PROG, add_threads_argument, one_line_error
 from textclf.errors import TextclfError
-from textclf.model import TextClassifier
-from textclf.resume import SIGTERM_EXIT, check_resume, keep_metrics
-from textclf.runconfig import resolve
+from textclf.logs import setup_logging
 
-log = logging.getLogger("textclf")
+if TYPE_CHECKING:
+    from textclf.lightning_cli import TextclfCLI, TextclfParser  # noqa: F401  (re-exported on first use)
 
-TRAINER_SUBCOMMANDS = ("fit", "validate", "test")
+HELP_FLAGS = ("-h", "--help")
 
 
-class TextclfParser(LightningArgumentParser):
-    """LightningCLI's parser with one-line argument errors, and ``--print_config`` showing what will run."""
+def __getattr__(name: str) -> Any:
+    """``TextclfCLI`` and ``TextclfParser`` (the LightningCLI of fit/validate/test), imported on first use."""
+    if name in ("TextclfCLI", "TextclfParser"):
+        import textclf.lightning_cli
 
-    subcommand_name: str | None = None  # fit, validate or test on their parsers
+        return getattr(textclf.lightning_cli, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class CommandParser(ArgumentParser):
+    """The parser of ``textclf --help`` and of predict/evaluate/export: one-line argument errors, exit status 2."""
 
     def error(self, message: str, ex: Exception | None = None) -> NoReturn:
         """``textclf: error: ...`` on one line and exit status 2 (an ArgumentError where exiting is off)."""
         if not self.exit_on_error:
             super().error(message, ex)
-        parser = getattr(ex, "subcommand_parser", None) or self
-        prog = parser.prog.replace(" [options]", "")
-        text = " ".join(line.strip() for line in str(message).splitlines() if line.strip())
-        self._logger.error(message)
-        sys.stderr.write(f"textclf: error: {text} (see {prog} --help)\n")
-        self.exit(2)
-
-    def dump(self, namespace: Namespace, *args: Any, **kwargs: Any) -> str:
-        """Dump ``namespace`` as it will run (:func:`resolve`: the default logger, what checkpoints give)."""
-        if "trainer" in namespace:
-            from textclf.config_check import check_nulls
-
-            check_nulls(namespace)  # --print_config prints nothing the run would refuse
-            namespace = namespace.clone()
-            resolve(namespace, self.subcommand_name)
-        if "skip_none" in kwargs:  # Lightning's spelling, deprecated by jsonargparse (warned here, as textclf's)
-            kwargs["skip_unset"] = kwargs.pop("skip_none")
-        return super().dump(namespace, *args, **kwargs)
+        one_line_error(self, message, ex)
 
 
-class TextclfCLI(LightningCLI):
-    """LightningCLI with the data module's vocabulary, labels, tokenizer and vectors linked into the model.
+def command_parser(name: str | None = None) -> CommandParser:
+    """``textclf``'s parser with every subcommand listed; only ``name``'s arguments are added (none for None).
 
-    ``fit`` also tests the best checkpoint (by the recipe's ModelCheckpoint monitor) when the data has a test
-    split, and writes ``test_metrics.json`` next to it. ``fit`` and ``test`` write the evaluation report
-    (:mod:`textclf.report`) into ``<run directory>/report/``, or into ``--report_dir``. A run without an
-    explicit logger gets a ``CSVLogger`` under ``runs/<recipe folder>/<recipe name>/version_N``, so runs never
-    overwrite each other; ``fit --ckpt_path last`` (or a checkpoint in a run's ``checkpoints/``) continues that run
-    in its directory, and a fit stopped by SIGTERM exits with status 143. ``validate`` and ``test`` with
-    ``--ckpt_path`` take the vocabulary and word vectors from the checkpoint, not from the recipe's vectors file.
-    ``predict``, ``evaluate`` and ``export`` (:data:`textclf.commands.COMMANDS`) are subcommands of the same
-    parser that instantiate nothing.
+    The other subcommands are empty placeholders: this parser is used for ``textclf --help`` and for predict,
+    evaluate and export, never for a subcommand it left empty.
     """
+    from textclf import __version__
 
-    def __init__(self, args: list[str] | None = None, **kwargs: Any) -> None:
-        super().__init__(
-            TextClassifier,
-            TextDataModule,
-            subclass_mode_data=True,
-            auto_configure_optimizers=False,
-            parser_class=TextclfParser,
-            parser_kwargs={
-                "prog": "textclf",
-                "description": "Train, test and use text classifiers. Every subcommand takes -c config.yaml and "
-                "--print_config; textclf SUBCOMMAND --help lists its options.",
-            },
-            args=args,
-            **kwargs,
-        )
-
-    @classmethod
-    def subcommands(cls) -> dict[str, set[str]]:
-        """The Trainer's fit, validate and test; the other subcommands are :data:`textclf.commands.COMMANDS`."""
-        return {name: keys for name, keys in LightningCLI.subcommands().items() if name in TRAINER_SUBCOMMANDS}
-
-    def _add_subcommands(self, parser: LightningArgumentParser, **kwargs: Any) -> None:
-        """fit, validate and test as LightningCLI adds them, then predict, evaluate and export."""
-        self._subcommand_parsers: dict[str, LightningArgumentParser] = {}
-        subcommands = parser.add_subcommands()
-        for name, description in DESCRIPTIONS.items():
-            options = {"description": description, **kwargs.get(name, {})}
-            if name in TRAINER_SUBCOMMANDS:
-                assert isinstance(self.trainer_class, type)
-                subparser = self._prepare_subcommand_parser(self.trainer_class, name, **options)
-                assert isinstance(subparser, TextclfParser)
-                subparser.subcommand_name = name
-            else:
-                subparser = self.init_parser(**options)
-                COMMANDS[name].add_arguments(subparser)
-            self._subcommand_parsers[name] = subparser
-            subcommands.add_subcommand(name, subparser, help=description)
-
-    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        """Link the prepared data into the model, so each size is stated once; add ``--overwrite``."""
+    def new(**options: Any) -> CommandParser:
+        parser = CommandParser(dump_header=[f"textclf=={__version__}"], default_env=False, **options)
         parser.add_argument(
-            "--overwrite", type=bool, default=False, help="allow a run to reuse a run directory that holds a run"
+            "-c", "--config", action=ActionConfigFile, help="Path to a configuration file in json or yaml format."
         )
-        parser.add_argument(
-            "--report_dir",
-            type=str | None,
-            default=None,
-            help="folder for the evaluation report of fit/test (default: <run directory>/report; with "
-            "--trainer.logger=false, the checkpoint's run directory)",
-        )
-        for source, target in (
-            ("vocab", "vocab"),
-            ("labels", "labels"),
-            ("tokenizer", "tokenizer"),
-            ("embeddings", "pretrained_embeddings"),
-            ("multi_label", "multi_label"),
-        ):
-            parser.link_arguments("data", f"model.{target}", compute_fn=_attribute(source), apply_on="instantiate")
-        # fine-tuning: the data numericalises with the vocabulary of the checkpoint the model starts from
-        parser.link_arguments("model.init_from", "data.init_args.init_vocab_from", apply_on="parse")
+        return parser
 
-    def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
-        """Parse, then fill in what the run takes by default (:func:`resolve`), so config.yaml records it."""
-        super().parse_arguments(parser, args)
-        from textclf.config_check import check_nulls
-
-        check_nulls(self.config)
-        subcommand = self.config.get("subcommand")
-        if subcommand not in COMMANDS:  # fit, validate, test, or no subcommand (run=False)
-            resolve(self.config[subcommand] if subcommand else self.config, subcommand)
-
-    def _parse_ckpt_path(self) -> None:
-        """Leave the model options to the recipe and :func:`from_checkpoint`.
-
-        Lightning would merge the checkpoint's saved hyperparameters into the model options (and apply the parse
-        links again, undoing :func:`from_checkpoint`), but they hold derived values (vocab_size, labels...) that
-        are no options; :func:`from_checkpoint` reads the checkpoint's ``textclf`` section instead.
-        """
-
-    def _set_seed(self) -> None:
-        if self.subcommand not in COMMANDS:
-            super()._set_seed()
-
-    def before_instantiate_classes(self) -> None:
-        """Note ``--overwrite`` for the run directory check."""
-        if self.subcommand not in COMMANDS:
-            config = self.config[self.subcommand] if self.subcommand else self.config
-            self.save_config_kwargs["overwrite"] = bool(config.get("overwrite")) or _resumed_run(config) is not None
-            if self.subcommand in ("validate", "test") and config.trainer.logger is False:
-                self.save_config_callback = None  # no run directory: no config.yaml in the working directory
-
-    def instantiate_classes(self) -> None:
-        """The model, data and trainer of fit/validate/test; predict, evaluate and export instantiate nothing."""
-        if self.subcommand not in COMMANDS:
-            super().instantiate_classes()
-
-    def _run_subcommand(self, subcommand: str) -> None:
-        if subcommand in COMMANDS:
-            COMMANDS[subcommand].run(self.config[subcommand])
-        else:
-            super()._run_subcommand(subcommand)
-
-    def before_fit(self) -> None:
-        """Refuse to train into a run directory that holds a run, unless ``--overwrite`` is given or fit resumes it.
-
-        A run resumes in its directory with ``--ckpt_path`` in its ``checkpoints/``; its metrics.csv rows are kept.
-        """
-        run_dir = Path(self.trainer.log_dir or ".")
-        config = self.config[self.subcommand] if self.subcommand else self.config
-        resumed = _resumed_run(config)
-        if resumed is not None and resumed == run_dir.resolve():
-            sampler = self.datamodule.train_dataloader().batch_sampler if self.datamodule else None
-            assert isinstance(sampler, BucketBatchSampler)
-            check_resume(str(config.ckpt_path), self.model, sampler.settings())  # before anything is written
-            keep_metrics(self.trainer)
-            return
-        if bool(config.get("overwrite")) or not run_dir.is_dir():
-            return
-        if (run_dir / "config.yaml").exists() or any(run_dir.glob("checkpoints/*.ckpt")):
-            raise TextclfError(f"run directory {run_dir} already holds a run; pick another version or pass --overwrite")
-
-    def after_fit(self) -> None:
-        """Test the best checkpoint and write ``test_metrics.json`` into the run directory."""
-        trainer, datamodule = self.trainer, self.datamodule
-        if trainer.interrupted or not isinstance(datamodule, TextDataModule):
-            return
-        callback = trainer.checkpoint_callback
-        best = getattr(callback, "best_model_path", "") or None
-        results = trainer.test(self.model, datamodule=datamodule, ckpt_path=best and "best")
-        if results:
-            self._write_outputs(results, best)
-
-    def after_test(self) -> None:
-        """Write the evaluation report of the tested checkpoint."""
-        config = self.config[self.subcommand] if self.subcommand else self.config
-        if not self.trainer.interrupted and isinstance(self.datamodule, TextDataModule):
-            self._write_outputs(None, config.get("ckpt_path"))
-
-    def _write_outputs(self, results: Any, checkpoint: str | None) -> None:
-        """test_metrics.json (fit) and the report, inside the run directory only (:mod:`textclf.run_outputs`)."""
-        from textclf.run_outputs import write_test_outputs
-
-        config = self.config[self.subcommand] if self.subcommand else self.config
-        write_test_outputs(
-            self.trainer,
-            self.datamodule,
-            self.model,
-            results=results or None,
-            checkpoint=checkpoint,
-            report_dir=config.get("report_dir"),
-            default_root_dir=config.trainer.get("default_root_dir"),
-        )
+    parser = new(prog=PROG, description=DESCRIPTION)
+    subcommands = parser.add_subcommands()
+    for subcommand, description in DESCRIPTIONS.items():
+        subparser = new(description=description)
+        if subcommand == name and name in COMMANDS:
+            COMMANDS[name].add_arguments(subparser)
+            add_threads_argument(subparser)
+        subcommands.add_subcommand(subcommand, subparser, help=description)
+    return parser
 
 
-def _attribute(name: str) -> Any:
-    def get(data: TextDataModule) -> Any:
-        return getattr(data, name)
+def run_command(args: list[str]) -> None:
+    """Parse ``predict|evaluate|export ARGS`` (or ``--help``), set the threads, run the command.
 
-    return get
+    Raises:
+        SystemExit: 0 after ``--help`` or ``--print_config``; 2 on an argument error (one line on stderr).
+    """
+    name = args[0] if args and args[0] in COMMANDS else None
+    config = command_parser(name).parse_args(args)
+    subcommand = config.get("subcommand")
+    if subcommand not in COMMANDS:  # a placeholder: only reachable through a route main() does not take
+        raise TextclfError(f"textclf {subcommand}: run it as the first argument (see textclf --help)")
+    from textclf.threads import set_threads
 
-
-class _Formatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        level = "" if record.levelno <= logging.INFO else f"{record.levelname.lower()}: "
-        return f"textclf: {level}{record.getMessage()}"
-
-
-def setup_logging(level: int = logging.INFO) -> None:
-    """Show textclf's own messages (coverage, caching, dropped rows) on stderr."""
-    root = logging.getLogger("textclf")
-    if not any(isinstance(h.formatter, _Formatter) for h in root.handlers):
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(_Formatter())
-        root.addHandler(handler)
-    root.setLevel(level)
-    root.propagate = False
+    set_threads(config[subcommand].get("threads"))
+    COMMANDS[subcommand].run(config[subcommand])
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of the ``textclf`` console script and ``python -m textclf``."""
+    """Entry point of the ``textclf`` console script and ``python -m textclf``.
+
+    ``cv`` goes to :func:`textclf.cv.main`; ``predict``/``evaluate``/``export``, no arguments, ``--help`` and unknown
+    subcommands to :func:`run_command`; everything else (fit/validate/test, top-level ``-c``) to LightningCLI.
+    Errors a user can cause (:class:`~textclf.errors.TextclfError`) end with one line and exit status 2.
+    """
     setup_logging()
+    args = list(sys.argv[1:] if argv is None else argv)
+    first = args[0] if args else None
     try:
-        TextclfCLI(args=argv)
-    except SIGTERMException:  # last.ckpt written (textclf.resume.Resumable); the status says it did not finish
-        raise SystemExit(SIGTERM_EXIT) from None
+        if first == "cv":
+            from textclf.cv import main as cross_validate
+
+            cross_validate(args[1:])
+        elif _light(first):
+            run_command(args)
+        else:
+            from textclf.lightning_cli import run
+
+            run(None if argv is None else args)  # None: LightningCLI reads sys.argv itself (and warns otherwise)
     except Exception as e:
         cause = _user_error(e)
         if cause is None:
@@ -264,13 +115,15 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(2) from None
 
 
-def _resumed_run(config: Namespace) -> Path | None:
-    """The run directory a ``fit --ckpt_path .../checkpoints/FILE`` continues in (None for other runs)."""
-    checkpoint = config.get("ckpt_path")
-    if not checkpoint or config.get("trainer") is None:
-        return None
-    path = Path(str(checkpoint))
-    return path.resolve().parent.parent if path.parent.name == "checkpoints" and path.is_file() else None
+def _light(first: str | None) -> bool:
+    """Whether :func:`run_command` parses an argument list starting with ``first`` (else LightningCLI does).
+
+    Yes for predict/evaluate/export, for nothing or ``--help`` (the subcommand list) and for an unknown word (a
+    one-line error); no for fit/validate/test and for top-level options such as ``-c`` or ``--print_config``.
+    """
+    if first is None or first in COMMANDS or first in HELP_FLAGS:
+        return True
+    return first not in DESCRIPTIONS and not first.startswith("-")
 
 
 def _user_error(error: BaseException | None) -> TextclfError | None:

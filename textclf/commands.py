@@ -10,13 +10,21 @@ key) with the dashed ``--text-column`` accepted too. The work itself lives in :m
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, get_args
+from typing import Any, NoReturn, get_args
 
 from jsonargparse import ActionYesNo, ArgumentParser, Namespace
+from jsonargparse.typing import PositiveInt
 
 log = logging.getLogger("textclf")
+
+PROG = "textclf"
+DESCRIPTION = (
+    "Train, test and use text classifiers. Every subcommand takes -c config.yaml and --print_config; "
+    "textclf SUBCOMMAND --help lists its options."
+)
 
 DESCRIPTIONS = {
     "fit": "Train from a recipe, keep the best epoch, test it.",
@@ -25,8 +33,25 @@ DESCRIPTIONS = {
     "predict": "Classify texts (files or stdin) with a checkpoint.",
     "evaluate": "Score a checkpoint on a labelled file, report.",
     "export": "Export a checkpoint to ONNX and/or TorchScript.",
+    "cv": "Cross-validate a recipe: train and test every fold, mean ± std.",
 }
 """One line per subcommand, in the order ``textclf --help`` lists them."""
+
+
+def one_line_error(parser: ArgumentParser, message: str, ex: Exception | None = None) -> NoReturn:
+    """Write ``textclf: error: MESSAGE (see PROG --help)`` on one line to stderr and exit with status 2."""
+    failing = getattr(ex, "subcommand_parser", None) or parser
+    prog = failing.prog.replace(" [options]", "")
+    text = " ".join(line.strip() for line in str(message).splitlines() if line.strip())
+    parser._logger.error(message)
+    sys.stderr.write(f"textclf: error: {text} (see {prog} --help)\n")
+    parser.exit(2)
+
+
+EXPORT_FORMATS = ("onnx", "torchscript", "both")
+"""``textclf export --format`` choices: :data:`textclf.export.EXPORT_FORMATS`, here so --help needs no torch."""
+DEFAULT_OPSET = 17
+"""``textclf export --opset`` default: :data:`textclf.export.DEFAULT_OPSET`, here so --help needs no torch."""
 
 
 @dataclass(frozen=True)
@@ -38,6 +63,18 @@ class Command:
     run: Callable[[Namespace], None]
 
 
+def add_threads_argument(parser: ArgumentParser) -> None:
+    """``--threads N`` (recipe key ``threads``): torch's CPU threads in this process (:mod:`textclf.threads`)."""
+    parser.add_argument(
+        "--threads",
+        type=PositiveInt,
+        default=None,
+        help="CPU threads torch uses in this process (default: torch's own count, at most the CPUs this process may "
+        "use; when OMP_NUM_THREADS is set, that; an explicit --threads wins over OMP_NUM_THREADS). Fewer are often "
+        "faster: see docs/performance.md",
+    )
+
+
 def _option(parser: ArgumentParser, name: str, **kwargs: Any) -> None:
     """``--name`` (the config key), also spelled ``--na-me`` when the name has underscores."""
     spellings = [f"--{name}"] + ([f"--{name.replace('_', '-')}"] if "_" in name else [])
@@ -45,6 +82,19 @@ def _option(parser: ArgumentParser, name: str, **kwargs: Any) -> None:
 
 
 # ---- predict --------------------------------------------------------------------------------------------------
+
+
+def _header_option(parser: ArgumentParser, files: str) -> None:
+    """``--header true|false`` (the config key ``header``), and ``--no-header`` for ``--header false``."""
+    parser.add_argument(
+        "--header",
+        type=bool,
+        default=True,
+        help=f"false: {files} have no header row; the column options are then positions, 1 = the first column",
+    )
+    parser.add_argument(
+        "--no-header", dest="header", action="store_const", const=False, default=True, help="same as --header false"
+    )
 
 
 def add_predict_arguments(parser: ArgumentParser) -> None:
@@ -59,11 +109,17 @@ def add_predict_arguments(parser: ArgumentParser) -> None:
         default=None,
         help="output format (default: from --output, else jsonl)",
     )
-    _option(parser, "text_column", type=str, default="text", help="CSV column / JSON key holding the text")
+    _option(
+        parser,
+        "text_column",
+        type=str | int,
+        default="text",
+        help="CSV column / JSON key holding the text (with --no-header: its position, 1 = the first column)",
+    )
     _option(
         parser,
         "id_column",
-        type=str | None,
+        type=str | int | None,
         default=None,
         help="CSV column / JSON key of each record's id, copied into its output record; for plain text the output "
         "field of that name holds the line number",
@@ -75,6 +131,7 @@ def add_predict_arguments(parser: ArgumentParser) -> None:
         default="",
         help="comma-separated CSV columns / JSON keys copied into the output records",
     )
+    _header_option(parser, "the CSV/TSV inputs")
     _option(
         parser,
         "top_k",
@@ -121,6 +178,7 @@ def run_predict(config: Namespace) -> None:
         text_column=config.text_column,
         id_column=config.id_column,
         keep_columns=[name.strip() for name in keep if name.strip()],
+        header=config.header,
         top_k=config.top_k,
         threshold=config.threshold,
         max_length=config.max_length,
@@ -139,8 +197,9 @@ def add_evaluate_arguments(parser: ArgumentParser) -> None:
 
     parser.add_argument("checkpoint", type=str, help="a .ckpt written by textclf fit")
     parser.add_argument("file", type=str, help="a labelled file (or folder) read like FileDataModule's splits")
-    _option(parser, "text_column", type=str, default="text", help="CSV column / JSON key holding the text")
-    _option(parser, "label_column", type=str, default="label", help="CSV column / JSON key holding the label")
+    _option(parser, "text_column", type=str | int, default="text", help="CSV column / JSON key holding the text")
+    _option(parser, "label_column", type=str | int, default="label", help="CSV column / JSON key holding the label")
+    _header_option(parser, "the CSV/TSV file")
     _option(parser, "format", choices=list(get_args(FileFormat)), default="auto", help="file format (default: auto)")
     _option(parser, "line_pattern", type=str | None, default=None, help="format lines: a regex with groups label, text")
     _option(
@@ -162,7 +221,8 @@ def run_evaluate(config: Namespace) -> None:
     """Run ``textclf evaluate`` (it logs the scores and where the report went)."""
     from textclf.evaluate import evaluate_file
 
-    options = {key: config[key] for key in ("report_dir", "text_column", "label_column", "format", "line_pattern")}
+    options = {key: config[key] for key in ("report_dir", "text_column", "label_column", "header", "format")}
+    options["line_pattern"] = config.line_pattern
     options.update((key, config[key]) for key in ("encoding", "label_delimiter", "batch_size", "device"))
     evaluate_file(config.checkpoint, config.file, **options)
 
@@ -172,8 +232,6 @@ def run_evaluate(config: Namespace) -> None:
 
 def add_export_arguments(parser: ArgumentParser) -> None:
     """Arguments of ``textclf export`` (see :func:`textclf.export.export_checkpoint`)."""
-    from textclf.export import DEFAULT_OPSET, EXPORT_FORMATS
-
     parser.add_argument("checkpoint", type=str, help="a .ckpt written by textclf fit")
     parser.add_argument("output_dir", type=str, help="folder for the exported files (created if missing)")
     parser.add_argument("--format", choices=list(EXPORT_FORMATS), default="both", help="what to export")
