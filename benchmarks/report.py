@@ -10,6 +10,8 @@ from pathlib import Path
 
 import torch
 
+from textclf.wording import counted
+
 BENCHMARKS_MD = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 
 
@@ -18,7 +20,7 @@ def machine() -> str:
     if torch.cuda.is_available():
         return f"{torch.cuda.get_device_name()} (torch {torch.__version__})"
     cpu = platform.processor() or platform.machine()
-    return f"{cpu} CPU, {torch.get_num_threads()} torch threads (torch {torch.__version__})"
+    return f"{cpu} CPU, {counted(torch.get_num_threads(), 'torch thread')} (torch {torch.__version__})"
 
 
 def command() -> str:

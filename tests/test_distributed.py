@@ -50,9 +50,9 @@ def _count_and_slow_down(counter: Path, module: Any, name: str) -> None:
 
 def _build_matrix(barrier: Any, vectors: str, cache: str, counter: str, out: str) -> None:
     """A spawned process: ask for the vectors matrix (together with the other one) and save what it got."""
-    from textclf.vectors import matrix as VM
+    from textclf.vectors import files as VF
 
-    _count_and_slow_down(Path(counter), VM, "load_keyed_vectors")
+    _count_and_slow_down(Path(counter), VF, "read_vectors")
     barrier.wait(60)
     matrix, _ = V.build_embedding_matrix(vectors, VOCAB, cache_dir=cache, seed=3)
     np.save(out, matrix)
@@ -60,9 +60,9 @@ def _build_matrix(barrier: Any, vectors: str, cache: str, counter: str, out: str
 
 def _prepare_data(barrier: Any, root: str, counter: str, out: str) -> None:
     """A spawned process: prepare tiny_data's files (vocabulary with the vectors' words, then the matrix)."""
-    from textclf.vectors import matrix as VM
+    from textclf.vectors import files as VF
 
-    _count_and_slow_down(Path(counter), VM, "load_keyed_vectors")
+    _count_and_slow_down(Path(counter), VF, "read_vectors")
     _count_and_slow_down(Path(counter), FileDataModule, "read_splits")
     files = {"vectors": str(Path(root, "vectors.txt")), "cache_dir": str(Path(root, "cache"))}
     data = FileDataModule(str(Path(root, "train.csv")), keep_words_with_vectors=True, **files)
@@ -91,7 +91,7 @@ def _run_two(target: Any, *args: Any) -> None:
 def test_two_processes_asking_for_the_same_matrix_parse_the_vectors_file_once(tmp_path):
     vectors, counter, out = write_vectors(tmp_path / "vectors.txt"), tmp_path / "parses.txt", tmp_path / "matrix"
     _run_two(_build_matrix, str(vectors), str(tmp_path / "cache"), str(counter), str(out))
-    assert counter.read_text().splitlines() == ["load_keyed_vectors from _aligned"]
+    assert counter.read_text().splitlines() == ["read_vectors from parse_vectors"]
     first, second = np.load(f"{out}.0.npy"), np.load(f"{out}.1.npy")
     np.testing.assert_array_equal(first, second)
     np.testing.assert_array_equal(first, V.build_embedding_matrix(vectors, VOCAB, seed=3)[0])
@@ -102,9 +102,8 @@ def test_two_processes_preparing_the_same_data_read_the_corpus_and_the_vectors_o
     tiny_data(tmp_path)  # writes the corpus and the vectors (once: each write would change the cache key)
     _run_two(_prepare_data, str(tmp_path), str(counter), str(out))
     assert sorted(counter.read_text().splitlines()) == [
-        "load_keyed_vectors from _aligned",  # the matrix
-        "load_keyed_vectors from parse",  # the vectors' word list (keep_words_with_vectors)
         "read_splits from _build_cache",
+        "read_vectors from parse_vectors",  # one parse serves the word list (keep_words_with_vectors) and the matrix
     ]
     np.testing.assert_array_equal(np.load(f"{out}.0.npy"), np.load(f"{out}.1.npy"))
     assert Path(f"{out}.0.vocab").read_text() == Path(f"{out}.1.vocab").read_text()
@@ -204,6 +203,7 @@ def test_a_layer_sets_its_keys_and_keeps_the_recipes_trainer(layer, capsys):
         "EarlyStopping",
         "Resumable",
         "NonFiniteGuard",
+        "RunStory",
     ]
     assert layered["use_distributed_sampler"] is False and layered["gradient_clip_val"] == 5.0
 
