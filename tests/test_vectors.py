@@ -264,7 +264,7 @@ def test_cache_hit_skips_the_loader(
     cache = tmp_path / "cache"
     calls = _count_parses(monkeypatch)
     m1, c1 = V.build_embedding_matrix(files["glove.txt.gz"], VOCAB, cache_dir=cache, seed=5)
-    with caplog.at_level(logging.INFO, logger="textclf.vectors"):
+    with caplog.at_level(logging.DEBUG, logger="textclf.vectors"):
         m2, c2 = V.build_embedding_matrix(files["glove.txt.gz"], VOCAB, cache_dir=cache, seed=5)
     assert len(calls) == 1
     np.testing.assert_array_equal(m1, m2)

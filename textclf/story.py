@@ -249,15 +249,27 @@ def early_stopping_reason(trainer: L.Trainer, callback: EarlyStopping) -> str:
 
 
 def parameters(module: Any) -> str:
-    """``646,421 parameters (646,421 trainable, 0 frozen): embedding 402,150, encoder 242,400, head 1,806``."""
+    """The model's size in words (the embedding's frozen rows are a buffer, not parameters).
+
+    E.g. ``646,306 parameters (646,306 trainable, 0 frozen): ...; and 92,633 frozen vector rows (4,631,650 values,
+    float16)``.
+    """
     params = list(module.parameters())
     total = sum(p.numel() for p in params)
     trainable = sum(p.numel() for p in params if p.requires_grad)
     parts = [(name, sum(p.numel() for p in child.parameters())) for name, child in module.named_children()]
     detail = ", ".join(f"{name} {count:,}" for name, count in parts if count)
-    return f"{counted(total, 'parameter')} ({trainable:,} trainable, {total - trainable:,} frozen)" + (
+    text = f"{counted(total, 'parameter')} ({trainable:,} trainable, {total - trainable:,} frozen)" + (
         f": {detail}" if detail else ""
     )
+    frozen = getattr(getattr(module, "embedding", None), "frozen", None)
+    if frozen is not None and frozen.ndim == 2 and len(frozen):
+        text += (
+            f"; and {counted(len(frozen), 'frozen vector row')} ({frozen.numel():,} values, {frozen.dtype})".replace(
+                "torch.", ""
+            )
+        )
+    return text
 
 
 def short_path(path: str | Path) -> str:

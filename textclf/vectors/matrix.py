@@ -153,7 +153,7 @@ def _cached_alignment(
         found = np.load(folder / "found.npy", allow_pickle=False)
         if matrix.dtype != np.float32 or matrix.ndim != 2 or len(matrix) != len(vocab) or found.shape != (len(vocab),):
             raise ValueError(f"a matrix of shape {matrix.shape} does not match the vocabulary of {len(vocab)}")
-        logger.info("loaded cached matrix %s", folder / "matrix.npy")
+        logger.debug("loaded cached matrix %s", folder / "matrix.npy")
         return matrix, found.astype(bool)
 
     return _cached("vectors-matrix", settings, cache_dir, lambda: _aligned(path, vocab, seed, cache_dir), write, read)
