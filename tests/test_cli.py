@@ -449,3 +449,22 @@ def test_the_lazy_package_lists_every_corpus_and_imports_each_name() -> None:
     assert set(textclf.data.corpora.__all__) <= set(textclf.__all__)
     for name in textclf.__all__:
         assert getattr(textclf, name) is not None
+
+
+def test_test_ckpt_path_best_scores_the_newest_runs_best_checkpoint(run_dir: Path, tmp_path: Path) -> None:
+    """``test --ckpt_path best`` used to find no checkpoint in the new run, warn, and score untrained weights."""
+    shutil.copytree(run_dir.parents[2], tmp_path / "runs")  # a copy: this test's run folders stay its own
+    args = [arg for arg in fit_args(tmp_path, "--ckpt_path=best")[1:] if "hidden_size" not in arg]
+    cli = TextclfCLI(args=["test", *args])
+    assert cli.config.test.ckpt_path == str(
+        tmp_path / "runs" / "custom" / "csv" / "version_0" / "checkpoints" / "best.ckpt"
+    )
+    expected = json.loads((run_dir / "test_metrics.json").read_text())
+    assert float(cli.trainer.callback_metrics["test/acc"]) == pytest.approx(expected["test/acc"], abs=1e-6)
+
+
+def test_test_ckpt_path_last_without_a_run_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["test", *fit_args(tmp_path, "--ckpt_path=last")[1:]])
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert exit_info.value.code == 2 and "--ckpt_path last: no " in last and "to score" in last

@@ -196,7 +196,7 @@ def cli_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             "train": str(write_csv(root / "train.csv", rows=60)), "test": str(write_csv(root / "test.csv", 20, 1)),
             "vectors": str(write_vectors(root / "vectors.txt")), "cache_dir": str(root / "cache")}},
     }))  # fmt: skip
-    run = root / "runs" / "cr_bilstm" / "version_0"
+    run = root / "runs" / "exp" / "cr_bilstm" / "version_0"  # its path under the working directory (root)
     common = ["-c", str(recipe), "--model.encoder.init_args.hidden_size=6", "--trainer.enable_progress_bar=false"]
     commands = {
         "fit": ["fit", *common, "--trainer.max_epochs=2"],
@@ -230,9 +230,9 @@ def test_a_cli_run_tells_its_story_without_lightning_noise(cli_runs: dict[str, A
 
 def test_a_recipe_outside_recipes_names_its_runs_after_its_file_and_resumes_there(cli_runs: dict[str, Any]) -> None:
     runs = cli_runs["root"] / "runs"
-    assert sorted(p.relative_to(runs).as_posix() for p in runs.glob("*/version_*")) == [
-        "cr_bilstm/version_0",  # fit, then its resume (--ckpt_path last)
-        "cr_bilstm/version_1",  # test
+    assert sorted(p.relative_to(runs).as_posix() for p in runs.glob("**/version_*")) == [
+        "exp/cr_bilstm/version_0",  # fit, then its resume (--ckpt_path last)
+        "exp/cr_bilstm/version_1",  # test
     ]
     assert (cli_runs["run"] / "test_metrics.1.json").is_file()  # the resumed fit tested again, in its own run
 
@@ -258,6 +258,17 @@ def test_run_names_follow_the_recipe_file(
     config = Namespace(trainer=Namespace(logger=None, default_root_dir=None), config=[path.name])
     set_default_logger(config)
     assert config.trainer.logger.init_args.name == name
+
+
+def test_recipes_of_the_same_name_in_two_folders_never_share_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``a/recipe.yaml`` and ``c/recipe.yaml`` were both ``runs/recipe``: a resume of one continued the other."""
+    for folder in ("a", "c"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "recipe.yaml").write_text("model: {}\n")
+    monkeypatch.chdir(tmp_path)
+    assert run_name(Path("a/recipe.yaml")) == "a/recipe" and run_name(Path("c/recipe.yaml")) == "c/recipe"
 
 
 def test_ckpt_path_last_finds_a_run_named_the_earlier_way(tmp_path: Path) -> None:

@@ -11,11 +11,13 @@ what ``model.init_from``'s checkpoint gives when the configuration leaves it uns
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 from jsonargparse import Namespace
 
+log = logging.getLogger("textclf")
 LIGHTNING_CKPT_NAMES = ("best", "last", "hpc")  # --ckpt_path values Lightning resolves itself
 
 
@@ -33,6 +35,8 @@ def resolve(config: Namespace, subcommand: str | None) -> None:
         raise TextclfError("--weights_only false is refused: textclf checkpoints load as data (weights_only=True)")
     if subcommand == "fit" and config.get("ckpt_path"):
         resume_in_run(config)
+    if subcommand in ("validate", "test"):
+        evaluated_checkpoint(config, subcommand)
     checkpoint = config.get("ckpt_path")
     if checkpoint and str(checkpoint) not in LIGHTNING_CKPT_NAMES:  # a file: refused in one line unless readable
         read_checked(str(checkpoint))
@@ -71,16 +75,21 @@ def set_default_logger(config: Namespace) -> None:
 
 
 def run_name(recipe: Path) -> str:
-    """The run folder's name for a recipe file: its path under the nearest ``recipes/`` folder, else its stem.
+    """The run folder's name for a recipe file: its path under ``recipes/``, else under the working directory.
 
-    ``recipes/trec/bilstm_max.yaml`` -> ``trec/bilstm_max``; ``recipes/my_cr.yaml`` -> ``my_cr``;
-    ``~/exp/cr_bilstm.yaml`` or ``./cr_bilstm.yaml`` -> ``cr_bilstm``. The path is resolved first (``..``, links).
+    Outside both, the file's stem. ``recipes/trec/bilstm_max.yaml`` -> ``trec/bilstm_max``; ``recipes/my_cr.yaml``
+    -> ``my_cr``;
+    ``./cr_bilstm.yaml`` -> ``cr_bilstm``; ``exp/a/recipe.yaml`` -> ``exp/a/recipe``; ``~/exp/cr_bilstm.yaml`` from
+    elsewhere -> ``cr_bilstm``. The path is resolved first (``..``, links).
     """
     path = recipe.resolve()
     for parent in path.parents:
         if parent.name == "recipes":
             return path.relative_to(parent).with_suffix("").as_posix()
-    return path.stem
+    try:  # under the working directory: its path there, so that a/recipe.yaml and c/recipe.yaml never share runs
+        return path.relative_to(Path.cwd().resolve()).with_suffix("").as_posix()
+    except ValueError:
+        return path.stem
 
 
 def legacy_run_name(recipe: Path) -> str:
@@ -126,6 +135,42 @@ def resume_in_run(config: Namespace) -> None:
         args.save_dir, args.name = str(run_dir.parent.parent), run_dir.parent.name
     match = VERSION.fullmatch(run_dir.name)
     args.version = int(match.group(1)) if match else run_dir.name
+
+
+def evaluated_checkpoint(config: Namespace, subcommand: str) -> None:
+    """``validate``/``test --ckpt_path last|best``: that file of the recipe's newest run (as ``fit`` finds it).
+
+    Lightning would look for ``last``/``best`` in a callback of the new run, find none, warn and score the untrained
+    model. Without ``--ckpt_path`` (and no ``model.init_from``) the untrained weights are scored: said in one line.
+
+    Raises:
+        TextclfError: ``last``/``best`` and no such checkpoint in any run of this recipe.
+    """
+    checkpoint = config.get("ckpt_path")
+    if checkpoint is None:
+        if not config.model.get("init_from"):
+            log.warning("%s without --ckpt_path scores the model's initial, untrained weights", subcommand)
+        return
+    if str(checkpoint) not in ("last", "best"):
+        return
+    from textclf.errors import TextclfError
+    from textclf.resume import find_last
+
+    logger = config.trainer.logger
+    args = logger.get("init_args") if isinstance(logger, Namespace) else None
+    if args is None:
+        raise TextclfError(f"--ckpt_path {checkpoint}: name the checkpoint file (no run folder to look in)")
+    recipes = [Path(str(path)) for path in config.get("config") or []]
+    earlier = [Path(args.get("save_dir") or ".") / legacy_run_name(_recipe_file(recipes))] if recipes else []
+    try:
+        last = find_last(Path(args.get("save_dir") or ".") / (args.get("name") or ""), earlier)
+    except TextclfError as e:
+        raise TextclfError(str(e).replace("to resume from; start the run without --ckpt_path", "to score")) from None
+    found = last if str(checkpoint) == "last" else last.parent / "best.ckpt"
+    if not found.is_file():
+        raise TextclfError(f"--ckpt_path best: {found} does not exist; name the checkpoint file")
+    config.ckpt_path = str(found)
+    log.info("--ckpt_path %s: %s", checkpoint, found)
 
 
 def from_checkpoint(config: Namespace, checkpoint: str) -> None:

@@ -240,6 +240,11 @@ def carve_missing_splits(
         reps = np.flatnonzero(first == np.arange(len(first)))
         held_reps = reps[stratified_folds(strata([train.labels[i] for i in reps]), num_folds, seed + 1)[fold]]
         held = np.flatnonzero(np.isin(first, held_reps))
+        if len(held) == 0:
+            raise TextclfError(
+                f"{train.source}: fold {fold} of {num_folds} is empty: {num_folds} folds are more than its "
+                f"{counted(len(reps), 'distinct text')}; use fewer folds"
+            )
         kept = np.setdiff1d(np.arange(original), held)
         splits["test"] = train.subset(held, f"{train.source} (fold {fold} of {num_folds})")
         train, keys = train.subset(kept, train.source), keys[kept]
