@@ -242,3 +242,10 @@ def test_copies_stay_together_in_a_cross_validation_fold():
     splits = carve_missing_splits({"train": _split(labels, texts=texts)}, 0.1, 0.1, seed=0, fold=2, num_folds=10)
     assert not set(splits["test"].texts) & (set(splits["train"].texts) | set(splits["val"].texts))
     assert len(splits["test"].texts) == 10  # 5 distinct texts, twice each
+
+
+def test_an_empty_fold_is_refused():
+    """More folds than texts used to train on an empty test split ("fold 19 of 20 (0 examples)")."""
+    train = _split(["a", "b", "a", "b"], texts=["one", "two", "three", "four"])
+    with pytest.raises(TextclfError, match=r"fold 7 of 8 is empty: 8 folds are more than its 4 distinct texts"):
+        carve_missing_splits({"train": train}, 0.1, 0.1, seed=0, fold=7, num_folds=8)
