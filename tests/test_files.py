@@ -412,3 +412,10 @@ def test_vectors_vocab_size_adds_the_most_frequent_vector_words(tmp_path, train_
     assert tokens.index("zebra") > tokens.index("the")  # appended after the training words
     assert dm.prepare()["token_counts"][tokens.index("zebra")] == 0
     assert dm.embeddings is not None and dm.embeddings[tokens.index("quokka")].tolist() == pytest.approx([0.1, 0.2])
+
+
+def test_naming_a_data_module_reads_nothing(tmp_path: Path) -> None:
+    """Lightning's ``str(datamodule)`` built every loader: an error message naming the module read the corpus (and
+    logged its search) once more per loader."""
+    data = FileDataModule(str(tmp_path / "missing.csv"))
+    assert str(data) == "FileDataModule"

@@ -127,6 +127,9 @@ class TextDataModule(L.LightningDataModule):
         self._embeddings: torch.Tensor | None = None
         self.scratch_dir: Path | None = None  # while preparing: a folder read_splits may fill (removed afterwards)
 
+    def __str__(self) -> str:  # Lightning's builds every loader (reading the corpus again) just to name the module
+        return type(self).__name__
+
     # ---- what subclasses provide -------------------------------------------------------------------------
 
     def read_splits(self) -> dict[str, LabelledSplit]:
@@ -186,10 +189,7 @@ class TextDataModule(L.LightningDataModule):
         return self._datasets[name]
 
     def split_meta(self, name: str) -> dict[str, list[Any]]:
-        """Per-example columns kept beside the ids, aligned with :meth:`split` (empty when the corpus has none).
-
-        Dialog corpora keep each utterance's conversation and position here.
-        """
+        """Per-example columns beside the ids, aligned with :meth:`split` (dialogs: conversation, position), or {}."""
         path = self._prepared_dir() / f"{name}.meta.json"
         return json.loads(path.read_text()) if path.exists() else {}
 
