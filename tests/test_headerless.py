@@ -259,3 +259,14 @@ def test_predict_prints_no_count_before_a_column_error(
     finally:
         logger.removeHandler(handler)
     assert [m for m in messages if m.startswith("predicted 1 text in ")], messages
+
+
+@pytest.mark.parametrize(("header", "text", "label"), [(False, 1, 1), (True, "text", "text")])
+def test_the_same_column_for_texts_and_labels_is_refused(
+    tmp_path: Path, header: bool, text: object, label: object
+) -> None:
+    """Each text became its own label, then a puzzling "too few examples per class to hold out a test split"."""
+    path = tmp_path / "a.tsv"
+    path.write_text(("text\tlabel\n" if header else "") + "a good film\tpos\na bad film\tneg\n")
+    with pytest.raises(TextclfError, match=r"a\.tsv: text_column and label_column are the same column"):
+        read_labelled(path, text_column=text, label_column=label, header=header)  # type: ignore[arg-type]

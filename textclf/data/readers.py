@@ -67,12 +67,15 @@ def read_labelled(
 
     Raises:
         TextclfError: ``path`` (not a folder) is no regular file (``/dev/zero``, a FIFO), ``header`` false for
-            another format, a column option that is no position without a header, or any reader's error.
+            another format, a column option that is no position without a header, the same column for the texts
+            and the labels, or any reader's error.
     """
     fmt = file_format(path) if fmt == "auto" else fmt
     check_header(path, fmt, header)
     text_column = column_key(text_column, header, "text_column")
     label_column = column_key(label_column, header, "label_column")
+    if text_column == label_column and fmt not in ("folder", "lines"):  # every text would be its own label
+        raise TextclfError(f"{path}: text_column and label_column are the same column ({text_column})")
     if fmt != "folder":
         require_regular_file(path)  # /dev/zero, a FIFO: refused before a reader would block or fill memory
     delimiter = (label_delimiter if label_delimiter is not None else ",") if multi_label else None
