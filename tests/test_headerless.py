@@ -270,3 +270,17 @@ def test_the_same_column_for_texts_and_labels_is_refused(
     path.write_text(("text\tlabel\n" if header else "") + "a good film\tpos\na bad film\tneg\n")
     with pytest.raises(TextclfError, match=r"a\.tsv: text_column and label_column are the same column"):
         read_labelled(path, text_column=text, label_column=label, header=header)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("fmt", ["tsv", "csv"])
+def test_a_stray_separator_in_the_first_row_of_a_headerless_file_is_refused(tmp_path: Path, fmt: str) -> None:
+    """The first row set three columns, every later row read its missing third cell as "", and "tab" became a class."""
+    sep = "\t" if fmt == "tsv" else ","
+    path = tmp_path / f"a.{fmt}"
+    rows = [f"What is a stray{sep}tab{sep}NUM"] + [f"Who wrote book {i} ?{sep}HUM" for i in range(20)]
+    path.write_text("\n".join(rows) + "\n")
+    with pytest.raises(TextclfError, match=r"row 2, line 2: 2 cells where the first row has 3; or is the first row"):
+        read_labelled(path, text_column=1, label_column=2, header=False)
+    path.write_text(f"a good film{sep}pos{sep}\n" + "".join(f"film {i}{sep}neg{sep}\n" for i in range(20)))
+    split = read_labelled(path, text_column=1, label_column=2, header=False)  # an empty last cell in every row: fine
+    assert set(split.labels) == {"pos", "neg"}

@@ -105,9 +105,12 @@ def load_table(path: Path, fmt: str, encoding: str, cache_dir: Path | None = Non
                 names = table_columns(path, fmt, enc, header)
                 features = datasets.Features({name: datasets.Value("string") for name in names})
                 options = csv_options(fmt) if header else {**csv_options(fmt), "header": None, "column_names": names}
-                return datasets.Dataset.from_csv(
+                table = datasets.Dataset.from_csv(
                     str(path), encoding=enc, keep_default_na=False, features=features, **where, **options
                 )
+                if not header:  # without a header the first row sets the width: a shorter row is read as ""
+                    check_short_rows(path, fmt, enc, table.data.column(names[-1]))
+                return table
             if fmt == "parquet":
                 table_columns(path, fmt)  # a repeated name, named before Arrow's "Multiple matches for FieldRef"
                 return datasets.Dataset.from_parquet(str(path), **where)
@@ -141,6 +144,26 @@ def _reading(path: Path, fmt: str, encoding: str = "auto", header: bool = True) 
                 "the delimiter"
             ) from None
         raise TextclfError(f"{path}: could not read as {fmt.upper()}: {cause}") from None
+
+
+def check_short_rows(path: Path, fmt: str, encoding: str, last: Any) -> None:
+    """Refuse a headerless file whose first row is wider than a later one.
+
+    A stray tab or comma in row 1 made a third column, and a class such as ``tab``. ``last``: the Arrow column of
+    the file's last cells; only a file with an empty one is read again, with the ``csv`` module.
+
+    Raises:
+        TextclfError: naming the first row with an empty last cell when that row is short.
+    """
+    import pyarrow.compute as pc
+
+    empty = pc.equal(last, "")
+    if not pc.any(empty).as_py():
+        return
+    row = pc.index(empty, True).as_py() + 1
+    error = width_error(path, fmt, encoding, False, row)
+    if error is not None:
+        raise TextclfError(f"{error}; or is the first row the odd one (a stray {'tab' if fmt == 'tsv' else 'comma'})?")
 
 
 def arrow_batches(files: list[Path], columns: Sequence[str]) -> Iterator[list[list[Any]]]:
