@@ -30,7 +30,10 @@ from textclf.wording import counted
 
 HEADER_FORMATS = ("csv", "tsv")
 SNIFF_ROWS = 200  # rows read to tell a likely headerless file (only once a column is missing)
-DATA_HINT = "pass header: false and text_column/label_column positions (see docs/custom-corpora.md)"
+DATA_HINT = (
+    "pass header: false and text_column/label_column positions (textclf evaluate: --no-header --text-column N "
+    "--label-column M; see docs/custom-corpora.md)"
+)
 PREDICT_HINT = "pass --no-header (header: false) and a --text-column position (see docs/custom-corpora.md)"
 _SHOWN = 40  # characters of a header cell shown in an error
 
