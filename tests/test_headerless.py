@@ -173,7 +173,7 @@ def test_a_likely_headerless_file_is_named_in_the_one_line_error(
     errors = [line for line in captured.err.splitlines() if "error" in line]
     assert len(errors) == 1, captured.err
     assert "no text column 'text' (columns: " in errors[0]
-    assert "it looks like it has no header row; pass " in errors[0] and "(see docs/custom-corpora.md)" in errors[0]
+    assert "it looks like it has no header row; pass " in errors[0] and "see docs/custom-corpora.md)" in errors[0]
     assert "predicted" not in captured.err + captured.out
 
 
