@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from gensim.models import KeyedVectors
 
 logger = logging.getLogger(__name__)
+_ANNOUNCED: set[tuple[str, Path]] = set()  # (name, file) pairs already said
 
 VectorsFormat = Literal["word2vec-binary", "word2vec-text", "glove-text", "keyedvectors", "fasttext-binary"]
 VECTORS_FORMATS: tuple[VectorsFormat, ...] = get_args(VectorsFormat)
@@ -72,8 +73,10 @@ def resolve_vectors(source: str | os.PathLike[str], search_dirs: Sequence[str | 
     for directory in dirs:
         for candidate in [f"{name}/{name}.gz", f"{name}.gz", name, *originals] if known else [name]:
             if (directory / candidate).is_file():
-                logger.info("using %s for %s", directory / candidate, name)
-                return directory / candidate
+                found = directory / candidate
+                (logger.debug if (name, found) in _ANNOUNCED else logger.info)("using %s for %s", found, name)
+                _ANNOUNCED.add((name, found))  # once per process: the word list and the matrix both look it up
+                return found
     searched = ", ".join(str(d) for d in dirs)
     if not known:
         raise TextclfError(f"vectors file not found: {path} (not a gensim-data name; also searched {searched})")
