@@ -453,7 +453,7 @@ def test_the_lazy_package_lists_every_corpus_and_imports_each_name() -> None:
 
 def test_test_ckpt_path_best_scores_the_newest_runs_best_checkpoint(run_dir: Path, tmp_path: Path) -> None:
     """``test --ckpt_path best`` used to find no checkpoint in the new run, warn, and score untrained weights."""
-    shutil.copytree(run_dir.parents[2], tmp_path / "runs")  # a copy: this test's run folders stay its own
+    shutil.copytree(run_dir, tmp_path / "runs" / "custom" / "csv" / "version_0")  # a copy of the fit's run only
     args = [arg for arg in fit_args(tmp_path, "--ckpt_path=best")[1:] if "hidden_size" not in arg]
     cli = TextclfCLI(args=["test", *args])
     assert cli.config.test.ckpt_path == str(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from argparse import SUPPRESS
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn, get_args
@@ -90,10 +91,10 @@ def _header_option(parser: ArgumentParser, files: str) -> None:
         "--header",
         type=bool,
         default=True,
-        help=f"false: {files} have no header row; the column options are then positions, 1 = the first column",
+        help=f"false: {files} no header row; the column options are then positions, 1 = the first column",
     )
     parser.add_argument(
-        "--no-header", dest="header", action="store_const", const=False, default=True, help="same as --header false"
+        "--no-header", dest="header", action="store_const", const=False, default=SUPPRESS, help="same as --header false"
     )
 
 
@@ -131,7 +132,7 @@ def add_predict_arguments(parser: ArgumentParser) -> None:
         default="",
         help="comma-separated CSV columns / JSON keys copied into the output records",
     )
-    _header_option(parser, "the CSV/TSV inputs")
+    _header_option(parser, "the CSV/TSV inputs have")
     _option(
         parser,
         "top_k",
@@ -199,8 +200,8 @@ def add_evaluate_arguments(parser: ArgumentParser) -> None:
     parser.add_argument("file", type=str, help="a labelled file (or folder) read like FileDataModule's splits")
     _option(parser, "text_column", type=str | int, default="text", help="CSV column / JSON key holding the text")
     _option(parser, "label_column", type=str | int, default="label", help="CSV column / JSON key holding the label")
-    _header_option(parser, "the CSV/TSV file")
-    _option(parser, "format", choices=list(get_args(FileFormat)), default="auto", help="file format (default: auto)")
+    _header_option(parser, "the CSV/TSV file has")
+    _option(parser, "format", choices=list(get_args(FileFormat)), default="auto", help="file format")
     _option(parser, "line_pattern", type=str | None, default=None, help="format lines: a regex with groups label, text")
     _option(
         parser, "encoding", type=str, default="auto", help="auto (UTF-8, then Windows-1252, then latin-1) or a codec"
