@@ -286,3 +286,10 @@ def test_ckpt_path_last_finds_a_run_named_the_earlier_way(tmp_path: Path) -> Non
     args = config.trainer.logger.init_args
     assert config.ckpt_path == str(last)
     assert Path(args.save_dir) / args.name / f"version_{args.version}" == last.parents[1]  # continued there
+
+
+def test_a_resume_keeps_the_runs_config_and_writes_its_own_beside_it(cli_runs: dict[str, Any]) -> None:
+    """A resume with other options used to overwrite the run's config.yaml: what the run was started with was lost."""
+    run = cli_runs["run"]
+    assert yaml.safe_load((run / "config.yaml").read_text())["trainer"]["max_epochs"] == 2  # the first fit's
+    assert yaml.safe_load((run / "config.1.yaml").read_text())["trainer"]["max_epochs"] == 3  # the resume's

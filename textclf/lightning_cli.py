@@ -171,7 +171,12 @@ class TextclfCLI(LightningCLI):
         if self.subcommand not in COMMANDS:
             config = self.config[self.subcommand] if self.subcommand else self.config
             set_threads(config.get("threads"))
-            self.save_config_kwargs["overwrite"] = bool(config.get("overwrite")) or _resumed_run(config) is not None
+            resumed = _resumed_run(config)
+            self.save_config_kwargs["overwrite"] = bool(config.get("overwrite")) or resumed is not None
+            if resumed is not None and self.subcommand == "fit":  # config.yaml stays; the resumed one goes beside it
+                from textclf.run_outputs import free_name
+
+                self.save_config_kwargs["config_filename"] = free_name(resumed / "config.yaml").name
             if self.subcommand in ("validate", "test") and config.trainer.logger is False:
                 self.save_config_callback = None  # no run directory: no config.yaml in the working directory
 
