@@ -57,7 +57,7 @@ def test_default_report_folders_never_overwrite_a_report(tmp_path: Path, labelle
 def test_a_label_the_checkpoint_lacks_is_one_line_naming_the_row(tmp_path: Path) -> None:
     path = tmp_path / "odd.csv"
     path.write_text("text,label\ngood film,pos\nmeh,neutral\n")
-    with pytest.raises(TextclfError, match=r"odd.csv, row 2: labels 'neutral' are not in the labels of"):
+    with pytest.raises(TextclfError, match=r"odd.csv, row 2: label 'neutral' is not in the labels of"):
         evaluate_file(CHECKPOINT, path, report_dir=tmp_path / "r")
     assert not (tmp_path / "r").exists()
 

@@ -209,7 +209,7 @@ def test_a_changed_file_makes_a_new_cache_entry(tmp_path, train_csv):
 def test_a_failing_read_leaves_no_partial_cache(tmp_path, train_csv):
     test = write_csv(tmp_path / "test.csv", [("Good film.", "pos"), ("Some text.", "mixed")])
     dm = module(tmp_path, train_csv, test=str(test))
-    with pytest.raises(TextclfError, match=r"test\.csv, row 2: labels 'mixed' are not in the training split"):
+    with pytest.raises(TextclfError, match=r"test\.csv, row 2: label 'mixed' is not in the training split"):
         dm.prepare()
     cache = tmp_path / "cache"
     assert leftovers(cache) == []

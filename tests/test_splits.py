@@ -73,7 +73,21 @@ def test_a_fixed_order_is_kept():
 @pytest.mark.parametrize("name", ["val", "test"])
 def test_an_unseen_evaluation_label_names_the_file_and_row(name):
     splits = {"train": _split(["a", "b", "a"]), name: _split(["a", "b", "c", "a"], f"{name}.csv")}
-    with pytest.raises(TextclfError, match=rf"{name}\.csv, row 3: labels 'c' are not in the training split"):
+    with pytest.raises(TextclfError, match=rf"{name}\.csv, row 3: label 'c' is not in the training split"):
+        label_order(splits, None)
+
+
+def test_several_unseen_labels_name_the_first_row_and_a_header_read_as_data_is_suspected():
+    """ "row 1: labels 'a', 'b', 'c'" named one row but listed labels of many; a header row read as data got no hint."""
+    splits = {"train": _split(["a", "b", "a"]), "test": _split(["a", "x", "y", "a"], "test.csv")}
+    with pytest.raises(
+        TextclfError, match=r"test\.csv: labels 'x', 'y' are not in the training split \(the first at row 2\)$"
+    ):
+        label_order(splits, None)
+    splits = {"train": _split(["a", "b", "a"]), "test": _split(["label", "a", "b"], "test.csv")}
+    with pytest.raises(
+        TextclfError, match=r"row 1: label 'label' is not in the training split; is row 1 a header row\?$"
+    ):
         label_order(splits, None)
 
 
@@ -84,7 +98,7 @@ def test_the_row_of_an_unseen_label_counts_dropped_empty_texts():
 
 
 def test_a_label_outside_a_fixed_list_is_an_error():
-    with pytest.raises(TextclfError, match=r"train\.csv, row 2: labels 'maybe' are not in the given label list"):
+    with pytest.raises(TextclfError, match=r"train\.csv, row 2: label 'maybe' is not in the given label list"):
         label_order({"train": _split(["yes", "maybe", "no"])}, ["yes", "no"])
 
 

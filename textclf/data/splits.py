@@ -130,9 +130,16 @@ def check_known_labels(split: LabelledSplit, known: list[str], where: str) -> No
     unknown = sorted(label_names(split) - names)
     if unknown:
         sets = [members if isinstance(members, list) else [members] for members in split.labels]
-        row = next(split.row(i) for i, members in enumerate(sets) if not names.issuperset(members))
-        shown = ", ".join(repr(u) for u in unknown[:5])
-        raise TextclfError(f"{split.source}, row {row}: labels {shown} are not in {where}")
+        bad = [i for i, members in enumerate(sets) if not names.issuperset(members)]
+        row = split.row(bad[0])
+        shown = ", ".join(repr(u) for u in unknown[:5]) + (", ..." if len(unknown) > 5 else "")
+        if len(unknown) == 1:
+            message = f"{split.source}, row {row}: label {shown} is not in {where}"
+        else:
+            message = f"{split.source}: labels {shown} are not in {where} (the first at row {row})"
+        if bad == [0]:  # only the first row: a header read as data (header: false on a file that has one)?
+            message += f"; is row {row} a header row?"
+        raise TextclfError(message)
 
 
 def strata(labels: list[Any]) -> list[str]:
