@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -23,6 +22,7 @@ from textclf.finetune import BackboneFreeze, init_from_checkpoint, refuse_overwr
 from textclf.guards import missing_callbacks
 from textclf.multilabel import Thresholds
 from textclf.numbers import DropoutRate, NonNegativeFloat, NonNegativeInt, PositiveInt
+from textclf.renamed import renamed
 from textclf.tasks import Task
 from textclf.tokenize import Tokenizer
 from textclf.vocab import Vocabulary
@@ -103,8 +103,8 @@ class TextClassifier(L.LightningModule):
         body_lr_scale: float | None = None,
     ) -> None:
         super().__init__()
-        freeze_backbone_epochs = _renamed("freeze_body_epochs", freeze_body_epochs, freeze_backbone_epochs, 0)
-        backbone_lr_scale = _renamed("body_lr_scale", body_lr_scale, backbone_lr_scale, 1.0)
+        freeze_backbone_epochs = renamed("freeze_body_epochs", freeze_body_epochs, freeze_backbone_epochs, 0)
+        backbone_lr_scale = renamed("body_lr_scale", body_lr_scale, backbone_lr_scale, 1.0)
         if freeze_backbone_epochs < 0 or backbone_lr_scale < 0:
             raise TextclfError(
                 f"freeze_backbone_epochs ({freeze_backbone_epochs}) and backbone_lr_scale ({backbone_lr_scale}) "
@@ -275,6 +275,16 @@ class TextClassifier(L.LightningModule):
             return []
         return self.task.decide(self.predict_proba(texts, batch_size), self.label_thresholds())
 
+    def explain(self, texts: Sequence[str], **options: Any) -> list[dict[str, Any]]:
+        """Token attributions of each text, a dict per text (Integrated Gradients; :func:`textclf.explain.explain`).
+
+        Options: ``target`` (label, index or one per text), ``n_steps`` (50), ``max_length``, ``device``. Needs the
+        ``explain`` extra (Captum); see docs/explain.md.
+        """
+        from textclf.explain import explain
+
+        return explain(self, texts, **options)
+
     # ---- training set-up ---------------------------------------------------------------------------------
 
     def setup(self, stage: str) -> None:
@@ -335,15 +345,3 @@ class TextClassifier(L.LightningModule):
     ) -> TextClassifier:
         """A trained model from a checkpoint file alone, in eval mode (see :func:`textclf.checkpoint.load_model`)."""
         return checkpoint.load_model(cls, checkpoint_path, map_location, strict)
-
-
-def _renamed(old: str, old_value: Any, value: Any, default: Any) -> Any:
-    """The value of a renamed argument: the new one, or the old one with a deprecation warning."""
-    if old_value is None:
-        return value
-    new = old.replace("body", "backbone")
-    if value != default and value != old_value:
-        raise TextclfError(f"model.{old} ({old_value}) and model.{new} ({value}) are the same setting: keep {new}")
-    message = f"model.{old} is deprecated and will be removed in textclf 0.3: use model.{new}"
-    warnings.warn(message, FutureWarning, stacklevel=3)
-    return old_value
