@@ -207,7 +207,8 @@ def write_test_outputs(
     if directory is None:
         log.info("no evaluation report: no logger, no checkpoint and no --report_dir to say where it goes")
     else:
-        written.append(write_split_report(trainer, datamodule, model, directory, checkpoint))
+        curves = learning_curves_source(trainer) if results else None
+        written.append(write_split_report(trainer, datamodule, model, directory, checkpoint, curves))
     if results:  # fit: where everything is
         best = Path(checkpoint) if checkpoint else None
         log.info("%s", outputs_line(run_dir, [best, _last_checkpoint(trainer), *written]))
@@ -240,12 +241,32 @@ def _last_checkpoint(trainer: Any) -> Path | None:
     return path if path is not None and path.is_file() else None
 
 
-def write_split_report(trainer: Any, datamodule: Any, model: Any, directory: Path, checkpoint: str | None) -> Path:
+def learning_curves_source(trainer: Any) -> tuple[Path | None, str | None]:
+    """The run's metrics.csv (flushed; None without a CSVLogger) and the ModelCheckpoint's monitor (or None)."""
+    from textclf.resume import metrics_file
+
+    for logger in trainer.loggers:
+        logger.save()
+    return metrics_file(trainer), getattr(trainer.checkpoint_callback, "monitor", None)
+
+
+def write_split_report(
+    trainer: Any,
+    datamodule: Any,
+    model: Any,
+    directory: Path,
+    checkpoint: str | None,
+    curves: tuple[Path | None, str | None] | None = None,
+) -> Path:
     """Predict the tested examples of the test split again and write their report (see :func:`write_test_outputs`).
+
+    ``curves`` (after ``fit``): the run's metrics.csv and monitored metric, drawn as ``learning_curves.png``
+    (:mod:`textclf.curves`).
 
     Returns:
         The report's folder (``directory``, or a free ``name.N`` beside it).
     """
+    from textclf.curves import write_learning_curves
     from textclf.inference import predict_proba
     from textclf.report import write_report
 
@@ -265,5 +286,7 @@ def write_split_report(trainer: Any, datamodule: Any, model: Any, directory: Pat
 
     def write(folder: Path) -> None:
         write_report(folder, model.task, targets, y_prob, texts, extra, model.label_thresholds(), indices=indices)
+        if curves is not None:
+            write_learning_curves(folder, *curves)
 
     return publish_folder(write, directory)

@@ -19,6 +19,7 @@ from jsonargparse import Namespace
 
 log = logging.getLogger("textclf")
 LIGHTNING_CKPT_NAMES = ("best", "last", "hpc")  # --ckpt_path values Lightning resolves itself
+RUN_NAMED_LOGGERS = ("TensorBoardLogger", "WandbLogger")  # loggers whose null name becomes the run name
 
 
 def resolve(config: Namespace, subcommand: str | None) -> None:
@@ -62,11 +63,21 @@ def read_checked(checkpoint: str) -> dict[str, Any]:
 
 
 def set_default_logger(config: Namespace) -> None:
-    """Give a run without an explicit logger a versioned CSVLogger: ``runs/<run name>/version_N`` (:func:`run_name`)."""
-    if config.trainer.logger not in (None, True):
-        return
+    """Give a run without an explicit logger a versioned CSVLogger: ``runs/<run name>/version_N`` (:func:`run_name`).
+
+    A TensorBoardLogger or WandbLogger whose ``name`` is null (recipes/_base/tensorboard.yaml, wandb.yaml) gets the
+    run name, and its ``save_dir`` made absolute (``--trainer.default_root_dir`` when stated).
+    """
     recipes = config.get("config") or []
     name = run_name(_recipe_file([Path(str(path)) for path in recipes])) if recipes else "textclf"
+    logger = config.trainer.logger
+    if isinstance(logger, Namespace) and str(logger.get("class_path")).rsplit(".", 1)[-1] in RUN_NAMED_LOGGERS:
+        args = logger.get("init_args")
+        if args is not None and args.get("name") is None:
+            args.name = name
+            args.save_dir = str(Path(config.trainer.default_root_dir or args.get("save_dir") or "runs").resolve())
+    if config.trainer.logger not in (None, True):
+        return
     config.trainer.logger = Namespace(
         class_path="lightning.pytorch.loggers.CSVLogger",
         # absolute: the checkpoints remember their folder, and a resume from another working directory must match it
