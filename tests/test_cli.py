@@ -216,9 +216,15 @@ def test_help_lists_every_subcommand_with_its_description(
     with pytest.raises(SystemExit) as exit_info:
         main(["--help"])
     assert exit_info.value.code == 0
-    listed = {line.split()[0]: line.split(None, 1)[1] for line in capsys.readouterr().out.splitlines()[-7:]}
+    listed = {line.split()[0]: line.split(None, 1)[1] for line in capsys.readouterr().out.splitlines()[-9:]}
     assert listed == DESCRIPTIONS
-    assert list(DESCRIPTIONS) == ["fit", "validate", "test", "predict", "evaluate", "export", "cv"]
+    assert list(DESCRIPTIONS) == ["fit", "validate", "test", "predict", "evaluate", "export", "serve", "explain", "cv"]
+
+
+def test_serve_and_explain_descriptions_are_their_modules() -> None:
+    from textclf import explain_cli, serve_cli
+
+    assert DESCRIPTIONS["serve"] == serve_cli.DESCRIPTION and DESCRIPTIONS["explain"] == explain_cli.DESCRIPTION
 
 
 def test_predict_and_export_take_a_config_file(run_dir: Path, tmp_path: Path) -> None:
@@ -421,10 +427,17 @@ def imported(*args: str) -> set[str]:
     return set(lines[-1].split()[1:])
 
 
-@pytest.mark.parametrize("args", [["--help"], ["predict", "--help"], ["export", "--help"], ["cv", "--help"]])
+HELPS = [["--help"], ["predict", "--help"], ["export", "--help"], ["serve", "--help"], ["explain", "--help"],
+         ["cv", "--help"]]  # fmt: skip
+
+
+@pytest.mark.parametrize("args", HELPS)
 def test_help_imports_neither_torch_nor_lightning(args: list[str]) -> None:
     modules = imported(*args)
     assert not modules & {"torch", "lightning", "torchmetrics", "datasets", "gensim", "textclf.lightning_cli"}
+    assert not modules & {"litserve", "captum", "fastapi", "uvicorn"}
+    if args[0] == "--help":  # the list of subcommands imports no subcommand's module
+        assert not modules & {"textclf.serve_cli", "textclf.explain_cli"}
 
 
 def test_predict_imports_no_training_machinery(run_dir: Path, tmp_path: Path) -> None:

@@ -1,9 +1,10 @@
 """The ``textclf`` command: each subcommand parsed with only the imports it needs.
 
 ``fit``, ``validate`` and ``test`` are LightningCLI's, over recipes (:mod:`textclf.lightning_cli`, imported only
-for them). ``predict``, ``evaluate`` and ``export`` run on a checkpoint alone (:mod:`textclf.commands`): they are
+for them). ``predict``, ``evaluate``, ``export``, ``serve`` and ``explain`` run on a checkpoint alone
+(:mod:`textclf.commands`; serve and explain live in :mod:`textclf.serve_cli` and :mod:`textclf.explain_cli`): they are
 parsed here by a jsonargparse parser of the same family, without LightningCLI, and ``textclf --help`` lists every
-subcommand without importing torch. All six take ``-c config.yaml``, ``--print_config`` and ``--threads``.
+subcommand without importing torch. All of them take ``-c config.yaml``, ``--print_config`` and ``--threads``.
 ``textclf cv`` hands its arguments to :func:`textclf.cv.main`.
 """
 
@@ -34,7 +35,7 @@ def __getattr__(name: str) -> Any:
 
 
 class CommandParser(ArgumentParser):
-    """The parser of ``textclf --help`` and of predict/evaluate/export: one-line argument errors, exit status 2."""
+    """The parser of ``textclf --help`` and of the checkpoint commands: one-line argument errors, exit status 2."""
 
     def error(self, message: str, ex: Exception | None = None) -> NoReturn:
         """``textclf: error: ...`` on one line and exit status 2 (an ArgumentError where exiting is off)."""
@@ -70,7 +71,7 @@ def command_parser(name: str | None = None) -> CommandParser:
 
 
 def run_command(args: list[str]) -> None:
-    """Parse ``predict|evaluate|export ARGS`` (or ``--help``), set the threads, run the command.
+    """Parse ``predict|evaluate|export|serve|explain ARGS`` (or ``--help``), set the threads, run the command.
 
     Raises:
         SystemExit: 0 after ``--help`` or ``--print_config``; 2 on an argument error (one line on stderr).
@@ -89,7 +90,7 @@ def run_command(args: list[str]) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``textclf`` console script and ``python -m textclf``.
 
-    ``cv`` goes to :func:`textclf.cv.main`; ``predict``/``evaluate``/``export``, no arguments, ``--help`` and unknown
+    ``cv`` goes to :func:`textclf.cv.main`; the checkpoint commands, no arguments, ``--help`` and unknown
     subcommands to :func:`run_command`; everything else (fit/validate/test, top-level ``-c``) to LightningCLI.
     Errors a user can cause (:class:`~textclf.errors.TextclfError`) end with one line and exit status 2.
     """
@@ -118,8 +119,9 @@ def main(argv: list[str] | None = None) -> None:
 def _light(first: str | None) -> bool:
     """Whether :func:`run_command` parses an argument list starting with ``first`` (else LightningCLI does).
 
-    Yes for predict/evaluate/export, for nothing or ``--help`` (the subcommand list) and for an unknown word (a
-    one-line error); no for fit/validate/test and for top-level options such as ``-c`` or ``--print_config``.
+    Yes for the checkpoint commands (:data:`~textclf.commands.COMMANDS`), for nothing or ``--help`` (the subcommand
+    list) and for an unknown word (a one-line error); no for fit/validate/test and for top-level options such as
+    ``-c`` or ``--print_config``.
     """
     if first is None or first in COMMANDS or first in HELP_FLAGS:
         return True

@@ -1,4 +1,4 @@
-"""The subcommands of ``textclf`` that run on a checkpoint alone: ``predict``, ``evaluate`` and ``export``.
+"""The subcommands of ``textclf`` that run on a checkpoint alone: predict, evaluate, export, serve and explain.
 
 Each one is a :class:`Command`: a one-line description, the arguments it adds to its jsonargparse parser (the
 same parser family as ``fit``/``validate``/``test``, so ``-c config.yaml`` and ``--print_config`` work alike)
@@ -14,6 +14,7 @@ import sys
 from argparse import SUPPRESS
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib import import_module
 from typing import Any, NoReturn, get_args
 
 from jsonargparse import ActionYesNo, ArgumentParser, Namespace
@@ -34,9 +35,14 @@ DESCRIPTIONS = {
     "predict": "Classify texts (files or stdin) with a checkpoint.",
     "evaluate": "Score a checkpoint on a labelled file, report.",
     "export": "Export a checkpoint to ONNX and/or TorchScript.",
+    "serve": "Serve a checkpoint over HTTP: POST /predict, GET /health.",
+    "explain": "Explain predictions: token attributions (Integrated Gradients), JSONL and HTML.",
     "cv": "Cross-validate a recipe: train and test every fold, mean ± std.",
 }
-"""One line per subcommand, in the order ``textclf --help`` lists them."""
+"""One line per subcommand, in the order ``textclf --help`` lists them.
+
+``serve`` and ``explain`` repeat the ``DESCRIPTION`` of :mod:`textclf.serve_cli` / :mod:`textclf.explain_cli` (a test
+checks it), so that ``textclf --help`` imports neither."""
 
 
 def one_line_error(parser: ArgumentParser, message: str, ex: Exception | None = None) -> NoReturn:
@@ -65,7 +71,12 @@ class Command:
 
 
 def add_threads_argument(parser: ArgumentParser) -> None:
-    """``--threads N`` (recipe key ``threads``): torch's CPU threads in this process (:mod:`textclf.threads`)."""
+    """``--threads N`` (recipe key ``threads``): torch's CPU threads in this process (:mod:`textclf.threads`).
+
+    Nothing is added when the subcommand has its own ``--threads`` (``serve``: the threads of each worker).
+    """
+    if any("--threads" in action.option_strings for action in parser._actions):
+        return
     parser.add_argument(
         "--threads",
         type=PositiveInt,
@@ -250,9 +261,29 @@ def run_export(config: Namespace) -> None:
     log.info("exported %s", ", ".join(str(path) for path in written))
 
 
+# ---- serve, explain: their own modules, imported when their parser is built or they run ------------------------
+
+
+def lazy_command(name: str, module: str) -> Command:
+    """The :class:`Command` of a module exposing ``add_arguments(parser)`` and ``run(config)``, imported on first use.
+
+    ``textclf --help`` (and every other subcommand) thus never imports it.
+    """
+
+    def add_arguments(parser: ArgumentParser) -> None:
+        import_module(module).add_arguments(parser)
+
+    def run(config: Namespace) -> None:
+        import_module(module).run(config)
+
+    return Command(DESCRIPTIONS[name], add_arguments, run)
+
+
 COMMANDS = {
     "predict": Command(DESCRIPTIONS["predict"], add_predict_arguments, run_predict),
     "evaluate": Command(DESCRIPTIONS["evaluate"], add_evaluate_arguments, run_evaluate),
     "export": Command(DESCRIPTIONS["export"], add_export_arguments, run_export),
+    "serve": lazy_command("serve", "textclf.serve_cli"),
+    "explain": lazy_command("explain", "textclf.explain_cli"),
 }
 """The subcommands beside LightningCLI's fit/validate/test, in the order ``textclf --help`` lists them."""
