@@ -216,9 +216,10 @@ def test_help_lists_every_subcommand_with_its_description(
     with pytest.raises(SystemExit) as exit_info:
         main(["--help"])
     assert exit_info.value.code == 0
-    listed = {line.split()[0]: line.split(None, 1)[1] for line in capsys.readouterr().out.splitlines()[-9:]}
+    listed = {line.split()[0]: line.split(None, 1)[1] for line in capsys.readouterr().out.splitlines()[-10:]}
     assert listed == DESCRIPTIONS
-    assert list(DESCRIPTIONS) == ["fit", "validate", "test", "predict", "evaluate", "export", "serve", "explain", "cv"]
+    assert list(DESCRIPTIONS) == ["fit", "validate", "test", "predict", "evaluate", "export", "serve", "explain", "cv",
+                                 "tune"]  # fmt: skip
 
 
 def test_serve_and_explain_descriptions_are_their_modules() -> None:
@@ -428,14 +429,14 @@ def imported(*args: str) -> set[str]:
 
 
 HELPS = [["--help"], ["predict", "--help"], ["export", "--help"], ["serve", "--help"], ["explain", "--help"],
-         ["cv", "--help"]]  # fmt: skip
+         ["cv", "--help"], ["tune", "--help"]]  # fmt: skip
 
 
 @pytest.mark.parametrize("args", HELPS)
 def test_help_imports_neither_torch_nor_lightning(args: list[str]) -> None:
     modules = imported(*args)
     assert not modules & {"torch", "lightning", "torchmetrics", "datasets", "gensim", "textclf.lightning_cli"}
-    assert not modules & {"litserve", "captum", "fastapi", "uvicorn"}
+    assert not modules & {"litserve", "captum", "fastapi", "uvicorn", "optuna"}
     if args[0] == "--help":  # the list of subcommands imports no subcommand's module
         assert not modules & {"textclf.serve_cli", "textclf.explain_cli"}
 

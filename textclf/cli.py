@@ -5,7 +5,7 @@ for them). ``predict``, ``evaluate``, ``export``, ``serve`` and ``explain`` run 
 (:mod:`textclf.commands`; serve and explain live in :mod:`textclf.serve_cli` and :mod:`textclf.explain_cli`): they are
 parsed here by a jsonargparse parser of the same family, without LightningCLI, and ``textclf --help`` lists every
 subcommand without importing torch. All of them take ``-c config.yaml``, ``--print_config`` and ``--threads``.
-``textclf cv`` hands its arguments to :func:`textclf.cv.main`.
+``textclf cv`` hands its arguments to :func:`textclf.cv.main`, ``textclf tune`` to :func:`textclf.tune.main`.
 """
 
 from __future__ import annotations
@@ -90,8 +90,9 @@ def run_command(args: list[str]) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``textclf`` console script and ``python -m textclf``.
 
-    ``cv`` goes to :func:`textclf.cv.main`; the checkpoint commands, no arguments, ``--help`` and unknown
-    subcommands to :func:`run_command`; everything else (fit/validate/test, top-level ``-c``) to LightningCLI.
+    ``cv`` goes to :func:`textclf.cv.main`, ``tune`` to :func:`textclf.tune.main`; the checkpoint commands, no
+    arguments, ``--help`` and unknown subcommands to :func:`run_command`; everything else (fit/validate/test,
+    top-level ``-c``) to LightningCLI.
     Errors a user can cause (:class:`~textclf.errors.TextclfError`) end with one line and exit status 2.
     """
     setup_logging()
@@ -102,6 +103,10 @@ def main(argv: list[str] | None = None) -> None:
             from textclf.cv import main as cross_validate
 
             cross_validate(args[1:])
+        elif first == "tune":
+            from textclf.tune import main as tune
+
+            tune(args[1:])
         elif _light(first):
             run_command(args)
         else:

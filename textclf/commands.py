@@ -38,6 +38,7 @@ DESCRIPTIONS = {
     "serve": "Serve a checkpoint over HTTP: POST /predict, GET /health.",
     "explain": "Explain predictions: token attributions (Integrated Gradients), JSONL and HTML.",
     "cv": "Cross-validate a recipe: train and test every fold, mean ± std.",
+    "tune": "Search hyperparameters with Optuna (SQLite study, pruning), write best.yaml.",
 }
 """One line per subcommand, in the order ``textclf --help`` lists them.
 
