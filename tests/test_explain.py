@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -141,3 +142,35 @@ def test_a_missing_captum_names_the_extra(monkeypatch: pytest.MonkeyPatch, tmp_p
     assert MISSING_EXTRA == "textclf explain needs the explain extra: pip install 'textclf[explain]'"
     with pytest.raises(TextclfError, match="explain extra"):
         explain_cli.run(parse([str(tmp_path / "never-read.ckpt"), "good"]))
+
+
+def test_an_empty_or_folder_named_argument_is_a_text_and_n_steps_is_bounded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """'' was read as the folder '.' ("is a folder"); --n_steps 1000000 made Captum allocate an (n, n) array."""
+    path = saved_checkpoint(model_for(), tmp_path / "m.ckpt")
+    (tmp_path / "docs").mkdir()
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "out.jsonl"
+    explain_cli.run(parse([str(path), "", "docs", "-o", str(out)]))
+    assert [json.loads(line)["text"] for line in out.read_text(encoding="utf-8").splitlines()] == ["", "docs"]
+    with pytest.raises(TextclfError, match=r"--n_steps must be in \[1, 10000\], got 1000000"):
+        explain_cli.run(parse([str(path), "film", "--n_steps", "1000000"]))
+    with pytest.raises(TextclfError, match=r"n_steps must be in \[1, 10000\]"):
+        model_for().explain(["film"], n_steps=10_001)
+
+
+def test_attributions_that_do_not_add_up_are_warned_about(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long text at 50 steps missed 42% of its logit change (delta) with no word said."""
+    import textclf.explain as E
+
+    model = model_for("max", "lstm")
+    for share, expected in ((0.0, True), (1e9, False)):
+        monkeypatch.setattr(E, "DELTA_WARNING", share)
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="textclf"):
+            (record,) = model.explain(["the film was good bad awful superb"], n_steps=1)
+        assert record["delta"] != 0.0
+        assert any("raise n_steps (now 1)" in r.getMessage() for r in caplog.records) == expected

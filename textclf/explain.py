@@ -12,6 +12,7 @@ Captum is an optional dependency (the ``explain`` extra); it is imported when th
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -22,6 +23,12 @@ from textclf.classifier import Classifier
 from textclf.errors import TextclfError
 from textclf.vocab import UNK
 from textclf.wording import counted
+
+log = logging.getLogger("textclf")
+MAX_N_STEPS = 10_000
+"""The most integration steps (Captum's Gauss-Legendre rule holds an (n_steps, n_steps) array)."""
+DELTA_WARNING = 0.05
+"""|delta| above this share of the logit change (at least 1) is warned about."""
 
 MISSING_EXTRA = "textclf explain needs the explain extra: pip install 'textclf[explain]'"
 DEFAULT_N_STEPS = 50
@@ -94,8 +101,8 @@ def iter_explanations(
         TextclfError: captum is missing; an unknown target label or index; ``n_steps`` < 1; a target sequence
             whose length differs from the texts'.
     """
-    if n_steps < 1:
-        raise TextclfError(f"n_steps must be at least 1, got {n_steps}")
+    if not 1 <= n_steps <= MAX_N_STEPS:  # Captum's step rule builds an (n_steps, n_steps) array
+        raise TextclfError(f"n_steps must be in [1, {MAX_N_STEPS}], got {n_steps}")
     if isinstance(texts, str):
         raise TypeError("expected a list of texts, not one string")
     ig_class = integrated_gradients()
@@ -189,6 +196,15 @@ def _explain_one(
         baseline_logit=baseline_logit,
         delta=float(delta[0]),
     )
+    change = abs(float(logits[0, index]) - baseline_logit)
+    if abs(record["delta"]) > DELTA_WARNING * max(1.0, change):  # the attributions do not add up: say so
+        log.warning(
+            "the attributions of a %s miss %.3g of the logit change %.3g (delta); raise n_steps (now %d)",
+            counted(len(ids), "token") + " text",
+            abs(record["delta"]),
+            change,
+            n_steps,
+        )
     if attention:
         record["attention"] = [float(w) for w in attention[0][0].cpu()]
     return record

@@ -63,13 +63,10 @@ def add_arguments(parser: ArgumentParser) -> None:
 
 def texts_of(inputs: Sequence[str], text_column: str | int = "text") -> Iterator[str]:
     """The texts of ``inputs``: each an existing file (read as ``textclf predict`` reads it), ``-`` or a text."""
-    from textclf.errors import TextclfError
     from textclf.predict import MAX_TOKENS, read_records
 
     for item in inputs:
-        if item != "-" and not Path(item).is_file():
-            if Path(item).is_dir():
-                raise TextclfError(f"{item} is a folder: give the files in it")
+        if item != "-" and (not item.strip() or not Path(item).is_file()):  # "" or a folder's name: a text
             yield item
             continue
         for text, _ in read_records(item, text_column, max_chars=MAX_TOKENS * 64):
@@ -86,8 +83,8 @@ def run(config: Namespace) -> None:
     from textclf.wording import counted
 
     integrated_gradients()  # a missing extra is said before the checkpoint is read
-    if config.n_steps < 1:
-        raise TextclfError(f"--n_steps must be at least 1, got {config.n_steps}")
+    if not 1 <= config.n_steps <= 10_000:  # textclf.explain.MAX_N_STEPS (not imported: --help stays light)
+        raise TextclfError(f"--n_steps must be in [1, 10000], got {config.n_steps}")
     model = load_model(TextClassifier, config.checkpoint)
     texts = texts_of(config.inputs or ["-"], config.text_column)
     explained = iter_explanations(
