@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from textclf.errors import TextclfError
+from textclf.own_args import split_arguments
 
 USAGE = "textclf cv -c RECIPE [-c LAYER ...] [--folds N] [--only 0,3] [--resume] [fit options]"
 HELP = f"""usage: {USAGE}
@@ -53,31 +54,27 @@ def parse_args(argv: list[str]) -> CvOptions:
         SystemExit: ``-h``/``--help`` (status 0, after printing the usage).
     """
     options = CvOptions()
-    tokens = list(argv)
-    while tokens:
-        token = tokens.pop(0)
-        name, has_value, inline = token.partition("=")
-        if token in ("-h", "--help"):
-            print(HELP)
-            raise SystemExit(0)
-        if name in ("--folds", "--only", "-c", "--config"):
-            if not has_value and not tokens:
-                raise TextclfError(f"{name} needs a value ({USAGE})")
-            value = inline if has_value else tokens.pop(0)
-            if name == "--folds":
-                options.folds = _folds(value)
-            elif name == "--only":
-                options.only = _only(value)
-            else:
-                options.configs.append(value)
-                options.fit_args += ["-c", value]
-        elif token == "--resume":
+
+    def take(name: str, value: str | None) -> list[str]:
+        if name == "--folds":
+            options.folds = _folds(str(value))
+        elif name == "--only":
+            options.only = _only(str(value))
+        elif name == "--resume":
             options.resume = True
-        elif name in OWN_OPTIONS:
-            instead = OWN_OPTIONS[name]
-            raise TextclfError(f"{name} is set by textclf cv for every fold" + (f"; use {instead}" if instead else ""))
-        else:
-            options.fit_args.append(token)
+        else:  # -c, --config: a recipe file, passed on in its place
+            options.configs.append(str(value))
+            return ["-c", str(value)]
+        return []
+
+    refused = {
+        name: f"{name} is set by textclf cv for every fold" + (f"; use {instead}" if instead else "")
+        for name, instead in OWN_OPTIONS.items()
+    }
+    options.fit_args = split_arguments(
+        argv, valued=("--folds", "--only", "-c", "--config"), flags=("--resume",), refused=refused, take=take,
+        help_text=HELP, usage=USAGE,
+    )  # fmt: skip
     if not options.configs:
         raise TextclfError(f"textclf cv needs a recipe: {USAGE}")
     for path in options.configs:

@@ -26,6 +26,7 @@ from typing import Any
 import yaml
 
 from textclf.errors import TextclfError
+from textclf.own_args import split_arguments
 
 USAGE = (
     "textclf tune -c RECIPE [-c LAYER ...] -c SEARCH.yaml [--n_trials N] [--study NAME] [--storage URL] "
@@ -107,23 +108,15 @@ def parse_args(argv: list[str]) -> TuneOptions:
         SystemExit: ``-h``/``--help`` (status 0, after printing the usage).
     """
     options = TuneOptions()
-    tokens = list(argv)
-    while tokens:
-        token = tokens.pop(0)
-        name, has_value, inline = token.partition("=")
-        if name.startswith("--") and name[2:].replace("-", "_") in _OWN:  # --n-trials as well as --n_trials
-            name = "--" + name[2:].replace("-", "_")
-        if token in ("-h", "--help"):
-            print(HELP)
-            raise SystemExit(0)
-        if name in ("-c", "--config", *(f"--{own}" for own in _OWN)):
-            if not has_value and not tokens:
-                raise TextclfError(f"{name} needs a value ({USAGE})")
-            _set(options, name, inline if has_value else tokens.pop(0))
-        elif name in OWN_OPTIONS:
-            raise TextclfError(f"{name} is set by textclf tune for every trial")
-        else:
-            options.fit_args.append(token)
+
+    def take(name: str, value: str | None) -> list[str]:
+        return _set(options, name, str(value))
+
+    options.fit_args = split_arguments(
+        argv, valued=("-c", "--config", *(f"--{own}" for own in _OWN)), flags=(),
+        refused={name: f"{name} is set by textclf tune for every trial" for name in OWN_OPTIONS}, take=take,
+        help_text=HELP, usage=USAGE,
+    )  # fmt: skip
     if not options.configs:
         raise TextclfError(f"textclf tune needs a recipe: {USAGE}")
     if options.search is None:
@@ -134,7 +127,8 @@ def parse_args(argv: list[str]) -> TuneOptions:
 _OWN = ("n_trials", "study", "storage", "timeout")
 
 
-def _set(options: TuneOptions, name: str, value: str) -> None:
+def _set(options: TuneOptions, name: str, value: str) -> list[str]:
+    """Record one of tune's own options; a recipe file (-c) is passed on to fit in its place."""
     if name in ("-c", "--config"):
         if not Path(value).is_file():
             raise TextclfError(f"config {value}: no such file")
@@ -145,7 +139,7 @@ def _set(options: TuneOptions, name: str, value: str) -> None:
             options.search = load_search(value, content)
         else:
             options.configs.append(value)
-            options.fit_args += ["-c", value]
+            return ["-c", value]
     elif name == "--n_trials":
         if not value.isdigit() or int(value) < 1:
             raise TextclfError(f"--n_trials {value}: give a whole number of at least 1")
@@ -163,6 +157,7 @@ def _set(options: TuneOptions, name: str, value: str) -> None:
         raise TextclfError(f"--storage {value}: give a database URL, e.g. sqlite:///runs/study.db")
     else:
         options.storage = value
+    return []
 
 
 def _yaml(path: str) -> Any:
