@@ -208,3 +208,20 @@ def csv_fit_args(root: Path, *extra: str, train_rows: int = 60, test_rows: int =
         *QUIET_TRAINER_ARGS,
         *extra,
     ]
+
+
+def small_fit_args(
+    root: Path, *extra: str, max_epochs: int = 2, train_rows: int = 60, test_rows: int = 20
+) -> list[str]:
+    """:func:`csv_fit_args` with GloVe-format vectors, batches of 8, a hidden size of 8, runs under ``root/runs``."""
+    return csv_fit_args(
+        root,
+        f"--data.init_args.vectors={write_vectors(root / 'vectors.txt')}",
+        "--data.init_args.batch_size=8",
+        "--model.encoder.init_args.hidden_size=8",
+        f"--trainer.max_epochs={max_epochs}",
+        f"--trainer.default_root_dir={root / 'runs'}",
+        *extra,
+        train_rows=train_rows,
+        test_rows=test_rows,
+    )

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from factories import RECIPES, csv_fit_args, printed_config, run_script, write_vectors
+from factories import RECIPES, printed_config, run_script, small_fit_args
 from jsonargparse import Namespace
 
 import textclf.evaluate
@@ -23,15 +23,7 @@ from textclf.runconfig import set_default_logger
 
 
 def fit_args(root: Path, *extra: str) -> list[str]:
-    return csv_fit_args(
-        root,
-        f"--data.init_args.vectors={write_vectors(root / 'vectors.txt')}",
-        "--data.init_args.batch_size=8",
-        "--model.encoder.init_args.hidden_size=8",
-        "--trainer.max_epochs=2",
-        f"--trainer.default_root_dir={root / 'runs'}",
-        *extra,
-    )
+    return small_fit_args(root, *extra)
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from factories import csv_fit_args, write_vectors
+from factories import small_fit_args
 
 from textclf.cli import main
 from textclf.curves import read_learning_curves, write_learning_curves
@@ -18,16 +18,8 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def tiny_fit_args(root: Path, *extra: str) -> list[str]:
-    return csv_fit_args(
-        root,
-        f"--data.init_args.vectors={write_vectors(root / 'vectors.txt')}",
-        "--data.init_args.batch_size=8",
-        "--model.encoder.init_args.hidden_size=8",
-        "--trainer.max_epochs=3",
-        "--trainer.log_every_n_steps=2",  # train/loss rows in metrics.csv (the default, 50, logs none on 60 texts)
-        f"--trainer.default_root_dir={root / 'runs'}",
-        *extra,
-    )
+    # train/loss rows in metrics.csv every 2 steps (the default, 50, logs none on 60 texts)
+    return small_fit_args(root, "--trainer.log_every_n_steps=2", *extra, max_epochs=3)
 
 
 def expected_per_epoch(metrics_csv: Path, key: str, mean: bool) -> dict[int, float]:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from factories import csv_fit_args, run_script, write_vectors
+from factories import run_script, small_fit_args
 
 import textclf.threads
 from textclf.cli import main
@@ -34,15 +34,8 @@ def torch_threads(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("threads")
-    args = csv_fit_args(
-        root,
-        f"--data.init_args.vectors={write_vectors(root / 'vectors.txt')}",
-        "--model.encoder.init_args.hidden_size=4",
-        "--trainer.max_epochs=1",
-        f"--trainer.default_root_dir={root / 'runs'}",
-        "--threads=1",
-        train_rows=30,
-        test_rows=10,
+    args = small_fit_args(
+        root, "--model.encoder.init_args.hidden_size=4", "--threads=1", max_epochs=1, train_rows=30, test_rows=10
     )
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
