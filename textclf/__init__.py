@@ -11,6 +11,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from textclf.context import Context, FeedForwardContext, NoContext, RNNContext
     from textclf.data import FileDataModule, TextDataModule, corpora
     from textclf.data.corpora import (
         CR,
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from textclf.encoders import BagOfEmbeddingsEncoder, Encoder, RNNEncoder
     from textclf.errors import TextclfError
     from textclf.model import TextClassifier
+    from textclf.sequence_inference import OnlinePredictor
     from textclf.tokenize import Tokenizer
     from textclf.vocab import Vocabulary
 
@@ -45,6 +47,11 @@ __version__ = "0.2.0"
 
 _HOMES = {
     "BagOfEmbeddingsEncoder": "textclf.encoders",
+    "Context": "textclf.context",
+    "FeedForwardContext": "textclf.context",
+    "NoContext": "textclf.context",
+    "OnlinePredictor": "textclf.sequence_inference",
+    "RNNContext": "textclf.context",
     "Encoder": "textclf.encoders",
     "FileDataModule": "textclf.data.files",
     "PublicCorpus": "textclf.data.public",
@@ -69,11 +76,16 @@ __all__ = [
     "AmazonFull",
     "AmazonPolarity",
     "BagOfEmbeddingsEncoder",
+    "Context",
     "DBpedia14",
     "Encoder",
+    "FeedForwardContext",
     "FileDataModule",
     "GlueSST2",
+    "NoContext",
+    "OnlinePredictor",
     "PublicCorpus",
+    "RNNContext",
     "RNNEncoder",
     "Subj",
     "SwDA",

@@ -10,7 +10,9 @@ the recipe::
     labels               class names in index order
     tokenizer            Tokenizer.to_dict()
     encoder              {"class_path": ..., "init_args": Encoder.config()}
-    model                {"embedding_dim", "embedding_mode", "embedding_dropout", "dropout", "multi_label"}
+    model                {"embedding_dim", "embedding_mode", "embedding_dropout", "dropout", "multi_label"}, and
+                         "window", "history" with a context head
+    context              {"class_path": ..., "init_args": ...} of the context head (absent for a linear head)
 
 Files are read with ``torch.load(weights_only=True)``: plain containers and tensors only, never a pickled object.
 The encoder class is looked up in :data:`ENCODERS`, a registry of textclf's own classes, and never imported from
@@ -31,6 +33,7 @@ import torch
 
 from textclf.checkpoint_schema import build_error, check_section, check_state_dict
 from textclf.classifier import Classifier
+from textclf.context import build_context, context_config
 from textclf.embedding import upgrade_format_1
 from textclf.encoders import BagOfEmbeddingsEncoder, Encoder, RNNEncoder
 from textclf.errors import TextclfError
@@ -239,8 +242,12 @@ def add_section(model: Classifier, checkpoint: dict[str, Any]) -> None:
 
 def model_config(model: Classifier) -> dict[str, Any]:
     """The ``textclf`` section of ``model``'s checkpoints (plain types only)."""
+    windowing = getattr(model, "windowing", None)
+    sequence = {} if windowing is None else {"window": windowing.window, "history": windowing.before}
+    context = {} if windowing is None else {"context": context_config(model.head)}  # type: ignore[arg-type]
     return plain_value(
         {
+            **context,
             "format_version": FORMAT_VERSION,
             "vocab": model.vocab.tokens,
             "vocab_trained_size": model.vocab.trained_size,
@@ -253,6 +260,7 @@ def model_config(model: Classifier) -> dict[str, Any]:
                 "embedding_dropout": model.embedding_dropout.p,
                 "dropout": model.dropout.p,
                 "multi_label": model.task.multi_label,
+                **sequence,
             },
         }
     )
@@ -269,12 +277,14 @@ def build_model(
     """
     check_config(config, source)
     encoder = build_encoder(config["encoder"], source=source)
+    context = {"context": build_context(config["context"], source)} if config.get("context") is not None else {}
     try:
         model = model_class(
             encoder,
             vocab=Vocabulary(config["vocab"], config["vocab_trained_size"]),
             labels=config["labels"],
             tokenizer=Tokenizer.from_dict(config["tokenizer"]),
+            **context,
             **config["model"],
         )
     except (TypeError, ValueError, RuntimeError, TextclfError) as e:

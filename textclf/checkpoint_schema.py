@@ -37,8 +37,11 @@ MODEL_KEYS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "embedding_dropout": (_is_rate, "a number in [0, 1)"),
     "dropout": (_is_rate, "a number in [0, 1)"),
     "multi_label": (lambda v: isinstance(v, bool), "true or false"),
+    "window": (lambda v: _is_int(v) and v >= 1, "a positive integer"),
+    "history": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
 }
-"""The model options a checkpoint may set, each with its check and what it must be (textclf writes all five)."""
+"""The model options a checkpoint may set, each with its check and what it must be (textclf writes the first five;
+``window`` and ``history`` with a context head)."""
 
 ENCODER_ARG_KINDS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "input_size": ((int, type(None)), "an integer or null"),

@@ -27,7 +27,7 @@ class Classifier(Protocol):
     task: Task
     embedding: WordEmbedding
     encoder: Encoder
-    head: nn.Linear
+    head: nn.Module
     embedding_dim: int
     embedding_mode: EmbeddingMode
     embedding_dropout: nn.Dropout
@@ -39,8 +39,8 @@ class Classifier(Protocol):
     def device(self) -> torch.device:
         """Where the parameters are."""
 
-    def __call__(self, token_ids: Tensor, lengths: Tensor) -> Tensor:
-        """token_ids (batch, seq), lengths (batch,) -> logits (batch, num_labels)."""
+    def __call__(self, token_ids: Tensor, lengths: Tensor, segments: Tensor | None = None) -> Tensor:
+        """token_ids (batch, seq), lengths (batch,), segments (batch,) (context heads) -> logits (batch, num_labels)."""
 
     def to(self, device: torch.device) -> Any:
         """Move the parameters."""

@@ -134,6 +134,12 @@ def _init_head(model: Classifier, config: dict[str, Any], state: dict[str, Tenso
         kinds = ("single-label", "multi-label")
         log.info("the checkpoint is %s, this model %s: training a new head", kinds[not multi_label], kinds[multi_label])
         return "a new head (other kind of labels)"
+    if config.get("context") is not None or not isinstance(model.head, torch.nn.Linear):
+        if config.get("context") != getattr(model, "hparams", {}).get("context") or old != model.labels:
+            log.info("the checkpoint's head and this model's differ (context head or label order): training a new head")
+            return "a new head (another head)"
+        model.head.load_state_dict({k.removeprefix("head."): v for k, v in state.items() if k.startswith("head.")})
+        return "the context head (same labels and settings)"
     rows = torch.tensor([old.index(label) for label in model.labels], dtype=torch.long)
     with torch.no_grad():
         model.head.weight.copy_(state["head.weight"][rows])

@@ -94,21 +94,50 @@ def predict_proba(
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     if max_tokens is not None and max_tokens < 1:
         raise ValueError(f"max_tokens must be at least 1, got {max_tokens}")
+    if getattr(model, "windowing", None) is not None:
+        raise TextclfError(
+            "this model has a context head: it classifies texts with their group's context, so predict with groups "
+            "(model.predict(texts, groups=...), textclf predict --group-column; see docs/sequential.md)"
+        )
     dataset = inputs if isinstance(inputs, TokenIdsDataset) else encode_texts(model, inputs)
-    probs = np.zeros((len(dataset), len(model.labels)), dtype=np.float32)
+    batches: Iterable[Sequence[int]] = BucketBatchSampler(dataset.lengths, batch_size, shuffle=False)
+    if max_tokens is not None:
+        batches = token_budget_batches(batches, dataset.lengths, max_tokens)
+    return score_batches(model, (dataset.__getitems__(indices) for indices in batches), len(dataset), device, autocast)
+
+
+@torch.no_grad()
+def score_batches(
+    model: Classifier,
+    batches: Iterable[dict[str, torch.Tensor]],
+    size: int,
+    device: torch.device | str | None = None,
+    autocast: Callable[[], AbstractContextManager[object]] | None = None,
+) -> np.ndarray:
+    """Probabilities ``(size, num_labels)`` of the rows of ``batches`` (padded batches as the datasets give them).
+
+    Each batch's rows go to their ``index``; with ``segments`` (windows of groups) the model reads them, and only the
+    ``scored`` rows are kept. The model runs in eval mode on ``device`` and is put back afterwards.
+
+    Raises:
+        TextclfError: some probabilities are NaN or infinite (weights that overflow).
+    """
+    probs = np.zeros((size, len(model.labels)), dtype=np.float32)
     original, was_training = model.device, model.training
     target = torch.device(device) if device is not None else original
     model.to(target).eval()
     context = autocast or nullcontext
     try:
-        batches: Iterable[Sequence[int]] = BucketBatchSampler(dataset.lengths, batch_size, shuffle=False)
-        if max_tokens is not None:
-            batches = token_budget_batches(batches, dataset.lengths, max_tokens)
-        for indices in batches:
-            batch = dataset.__getitems__(indices)
+        for batch in batches:
+            rows = batch["index"]
             with context():
-                logits = model(batch["token_ids"].to(target), batch["lengths"].to(target))  # (batch, num_labels)
-            probs[batch["index"].numpy()] = model.task.probabilities(logits).cpu().numpy()
+                if "segments" in batch:
+                    logits = model(batch["token_ids"].to(target), batch["lengths"].to(target),
+                                   batch["segments"].to(target))[batch["scored"].to(target)]  # fmt: skip
+                    rows = rows[batch["scored"]]
+                else:
+                    logits = model(batch["token_ids"].to(target), batch["lengths"].to(target))  # (batch, num_labels)
+            probs[rows.numpy()] = model.task.probabilities(logits).float().cpu().numpy()
     finally:
         model.to(original).train(was_training)
     bad = ~np.isfinite(probs).all(axis=1)

@@ -1,4 +1,8 @@
-"""TextClassifier: backbone (embed -> dropout -> encode, pooled over time) -> dropout -> linear head, and a task."""
+"""TextClassifier: backbone (embed -> dropout -> encode, pooled over time) -> dropout -> head, and a task.
+
+The head is a linear layer, or a context head (:mod:`textclf.context`) that classifies each text of a group with the
+texts around it (Lee & Dernoncourt 2016; docs/sequential.md).
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,8 @@ from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 from torchmetrics import MeanMetric, Metric, MetricCollection
 
-from textclf import checkpoint, inference
+from textclf import checkpoint, inference, sequence_inference
+from textclf.context import Context, context_config, head_for
 from textclf.embedding import EmbeddingMode, WordEmbedding, embedding_size
 from textclf.encoders import Encoder
 from textclf.errors import TextclfError
@@ -45,6 +50,12 @@ class TextClassifier(L.LightningModule):
     Args:
         encoder: sequence-to-vector encoder, e.g. ``RNNEncoder(cell="lstm", pooling="max")``; its input size is
             set from the embedding. With ``init_from``, ``textclf fit`` and :meth:`for_data` take the checkpoint's.
+        context: a context head instead of the linear one: ``FeedForwardContext(d1, d2)`` (the paper's),
+            ``RNNContext(...)`` or ``NoContext()``; every text of a group (conversation, document) is then classified
+            with the texts around it, and the data must have groups (docs/sequential.md).
+        window: with a context head: texts scored per window; groups are cut into windows (:mod:`textclf.data.groups`).
+        history: with a context head: texts read before each window (and after it for a bidirectional head);
+            default ``d1 + d2`` for the feed-forward head (exact), 16 for an RNN head (truncated history).
         vocab: the vocabulary (from the data module).
         labels: class names in index order (from the data module).
         tokenizer: the tokenizer the vocabulary was built with (from the data module).
@@ -82,6 +93,9 @@ class TextClassifier(L.LightningModule):
         self,
         encoder: Encoder | None = None,
         *,
+        context: Context | None = None,
+        window: PositiveInt = 64,
+        history: NonNegativeInt | None = None,
         vocab: Vocabulary | Sequence[str],
         labels: Sequence[str],
         tokenizer: Tokenizer | None = None,
@@ -113,8 +127,9 @@ class TextClassifier(L.LightningModule):
         if encoder is None:
             hint = "; with model.init_from, textclf fit and TextClassifier.for_data take the checkpoint's"
             raise TextclfError(f"set model.encoder{hint}")
-        self.save_hyperparameters(ignore=["encoder", "vocab", "tokenizer", "pretrained_embeddings", "optimizer",
-                                          "lr_scheduler", "freeze_body_epochs", "body_lr_scale"])  # fmt: skip
+        self.save_hyperparameters(ignore=["encoder", "context", "vocab", "tokenizer", "pretrained_embeddings",
+                                          "optimizer", "lr_scheduler", "freeze_body_epochs",
+                                          "body_lr_scale"])  # fmt: skip
         self.vocab = vocab if isinstance(vocab, Vocabulary) else Vocabulary(list(vocab))
         self.labels = [str(label) for label in labels]
         self.tokenizer = tokenizer or Tokenizer()
@@ -135,12 +150,13 @@ class TextClassifier(L.LightningModule):
         self.encoder = encoder
         self.embedding_dropout = nn.Dropout(embedding_dropout)
         self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(encoder.output_size, len(self.labels))
+        self.head, self.windowing = head_for(context, encoder.output_size, len(self.labels), window, history)
         derived = {  # plain values for loggers' hparams.yaml, beside the arguments saved above
             "labels": self.labels,
             "vocab_size": len(self.vocab),
             "tokenizer": self.tokenizer.to_dict(),
             "encoder": checkpoint.encoder_config(encoder),
+            "context": None if context is None else context_config(context),
             "freeze_backbone_epochs": freeze_backbone_epochs,
             "backbone_lr_scale": backbone_lr_scale,
         }
@@ -205,15 +221,22 @@ class TextClassifier(L.LightningModule):
 
     # ---- forward and steps -------------------------------------------------------------------------------
 
-    def forward(self, token_ids: Tensor, lengths: Tensor) -> Tensor:
-        """Class scores: token_ids (batch, seq), lengths (batch,) -> logits (batch, num_classes)."""
+    def forward(self, token_ids: Tensor, lengths: Tensor, segments: Tensor | None = None) -> Tensor:
+        """Class scores: token_ids (batch, seq), lengths (batch,) -> logits (batch, num_classes).
+
+        With a context head, ``segments`` (batch,) says which rows form one ordered segment (consecutive rows; the
+        default is one segment of all rows); context never crosses segments. Without one, it is ignored.
+        """
         embedded = self.embedding_dropout(self.embedding(token_ids))  # (batch, seq, embedding size)
         encoded = self.dropout(self.encoder(embedded, lengths))  # (batch, encoder.output_size)
-        return self.head(encoded)  # (batch, num_classes)
+        if self.windowing is None:
+            return self.head(encoded)  # (batch, num_classes)
+        return self.head(encoded, token_ids.new_zeros(len(token_ids)) if segments is None else segments)
 
     def _shared_step(self, batch: dict[str, Tensor], stage: str) -> Tensor:
-        logits = self(batch["token_ids"], batch["lengths"])
-        targets = batch["targets"]
+        logits, targets = self(batch["token_ids"], batch["lengths"], batch.get("segments")), batch["targets"]
+        if self.windowing is not None:  # windows of groups: each text is scored by one window only
+            logits, targets = logits[batch["scored"]], targets[batch["scored"]]
         loss = self.task.loss(logits, targets, self.loss_weight)
         size = len(targets)
         if stage == "train":
@@ -265,15 +288,23 @@ class TextClassifier(L.LightningModule):
         thresholds = self._buffers.get("decision_thresholds")
         return None if thresholds is None else thresholds.cpu().numpy()
 
-    def predict_proba(self, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
-        """Probabilities ``(len(texts), num_classes)`` in input order (:func:`textclf.inference.predict_proba`)."""
+    def predict_proba(self, texts: Sequence[str], batch_size: int = 256, **groups: Any) -> np.ndarray:
+        """Probabilities ``(len(texts), num_classes)`` in input order (:func:`textclf.inference.predict_proba`).
+
+        With a context head: ``groups=`` each text's group (default: all one group) and ``order=`` its position
+        in the group (default: input order); see :func:`textclf.sequence_inference.predict_groups`.
+        """
+        if self.windowing is not None:
+            return sequence_inference.predict_groups(self, texts, batch_size=batch_size, **groups)
+        if groups:
+            raise TextclfError(f"{', '.join(groups)}: only a model with a context head reads groups")
         return inference.predict_proba(self, texts, batch_size)
 
-    def predict(self, texts: Sequence[str], batch_size: int = 256) -> list[Any]:
+    def predict(self, texts: Sequence[str], batch_size: int = 256, **groups: Any) -> list[Any]:
         """The label of each text, in input order (multi-label models: a list of labels, most probable first)."""
         if len(texts) == 0:
             return []
-        return self.task.decide(self.predict_proba(texts, batch_size), self.label_thresholds())
+        return self.task.decide(self.predict_proba(texts, batch_size, **groups), self.label_thresholds())
 
     def explain(self, texts: Sequence[str], **options: Any) -> list[dict[str, Any]]:
         """Token attributions of each text, a dict per text (Integrated Gradients; :func:`textclf.explain.explain`).

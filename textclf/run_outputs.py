@@ -267,15 +267,22 @@ def write_split_report(
         The report's folder (``directory``, or a free ``name.N`` beside it).
     """
     from textclf.curves import write_learning_curves
+    from textclf.data.groups import meta_groups
     from textclf.inference import predict_proba
     from textclf.report import write_report
+    from textclf.sequence_inference import predict_split
 
     split = datamodule.split("test")
     assert split.targets is not None
-    indices = tested_indices(trainer)
+    sequential = getattr(model, "windowing", None) is not None  # a context head: whole groups, never a subset
+    indices = None if sequential else tested_indices(trainer)
     examples = split if indices is None else subset(split, indices)
     device, autocast = trainer.strategy.root_device, trainer.precision_plugin.forward_context
-    y_prob = predict_proba(model, examples, datamodule.eval_batch_size, device=device, autocast=autocast)
+    if sequential:
+        groups = meta_groups(datamodule.split_meta("test"), f"{datamodule} test")
+        y_prob = predict_split(model, split, groups, datamodule.eval_batch_size, device=device, autocast=autocast)
+    else:
+        y_prob = predict_proba(model, examples, datamodule.eval_batch_size, device=device, autocast=autocast)
     extra: dict[str, Any] = {"checkpoint": checkpoint}
     if indices is not None:
         extra["tested"] = f"{len(indices)} of {counted(len(split), 'test example')} (limit_test_batches / fast_dev_run)"

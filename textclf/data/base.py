@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader
 import textclf.logs  # noqa: F401  (the info lines below reach Python users too: textclf.logs.library_defaults)
 from textclf.data.batching import TokenIdsDataset, bucket_loader
 from textclf.data.cache import CacheEntry, default_cache_dir
+from textclf.data.groups import meta_groups, window_dataset
 from textclf.data.options import AtLeastTwo, NonNegativeInt, OpenUnitInterval, PositiveInt, check_options, plain
 from textclf.data.prepare import build_vocabulary, load_split, log_corpus, read_prepared, write_prepared
 from textclf.data.splits import LabelledSplit, carve_missing_splits, clean_split, label_order
@@ -226,10 +227,15 @@ class TextDataModule(L.LightningDataModule):
         return self._loader("test", shuffle=False)
 
     def _loader(self, name: str, shuffle: bool) -> DataLoader:
-        trainer = self.trainer
+        trainer, dataset = self.trainer, self.split(name)
+        batch_size = self.batch_size if shuffle else self.eval_batch_size
+        windowing = getattr(trainer.lightning_module, "windowing", None) if trainer is not None else None
+        if windowing is not None:  # a model with a context head: batches of windows of groups (data/groups.py)
+            windows = window_dataset(dataset, meta_groups(self.split_meta(name), f"{self} {name}"), windowing)
+            dataset, batch_size = windows, windows.windows_per_batch(batch_size)  # type: ignore[assignment]
         return bucket_loader(
-            self.split(name),
-            self.batch_size if shuffle else self.eval_batch_size,
+            dataset,
+            batch_size,
             shuffle=shuffle,
             seed=self.seed,
             bucket_size=self.bucket_size,
