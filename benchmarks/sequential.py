@@ -80,7 +80,7 @@ def run(args: list[str], root_dir: Path, extra: list[str], validate_only: bool) 
     if validate_only:
         line = [x for x in result.stdout.splitlines() if x.startswith("BEST ")][-1]
         return {"val": float(line.split()[1]), "seconds": seconds}
-    (metrics_file,) = root_dir.glob("runs/*/*/version_*/test_metrics.json") or root_dir.glob("**/test_metrics.json")
+    (metrics_file,) = list(root_dir.rglob("test_metrics.json"))  # <root_dir>/<run name>/version_0/
     metrics = json.loads(metrics_file.read_text())
     best_val = max(float(r["val/acc"]) for r in csv_rows(metrics_file.parent / "metrics.csv") if r.get("val/acc"))
     return {"test": float(metrics["test/acc"]), "val": best_val, "seconds": seconds}
