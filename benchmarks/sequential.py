@@ -130,8 +130,8 @@ def benchmark(corpus: str, args: argparse.Namespace, scratch: Path, pool: Thread
         "context RNN (BiLSTM over the text vectors)": ("lstm_context_rnn", None),
     }
     futures = {(row, seed): pool.submit(run, fit_args(corpus, recipe, pooling, d1d2, seed),
-                                        scratch / f"{corpus}-{recipe}-{d1d2}-{seed}", final_extra, False)
-               for row, (recipe, d1d2) in rows.items() for seed in args.seeds}  # fmt: skip
+                                        scratch / f"{corpus}-row{number}-{seed}", final_extra, False)
+               for number, (row, (recipe, d1d2)) in enumerate(rows.items()) for seed in args.seeds}  # fmt: skip
     finals = {key: f.result() for key, f in futures.items()}
     runs = {row: [finals[(row, s)] for s in args.seeds] for row in rows}
     return {"pooling": pooling, "pooling_scores": pooling_scores, "grid": grid_scores, "best": best, "rows": runs,
