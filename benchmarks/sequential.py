@@ -168,7 +168,7 @@ def main() -> None:
     parser.add_argument("--corpora", nargs="+", default=["mrda", "swda"], choices=sorted(CORPUS_CLASS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[42, 43, 44])
     parser.add_argument("--select-epochs", type=int, default=2)
-    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="a pipeline check: MRDA, one seed, few batches")
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -181,8 +181,13 @@ def main() -> None:
         args.corpora, args.seeds, args.select_epochs, args.epochs = ["mrda"], args.seeds[:1], 1, 1
         args.extra = ["--trainer.limit_train_batches=20", "--trainer.limit_val_batches=5"]
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="textclf-sequential-") as scratch, ThreadPoolExecutor(args.workers) as pool:
-        results = {c: benchmark(c, args, Path(scratch), pool) for c in args.corpora}
+    with (
+        tempfile.TemporaryDirectory(prefix="textclf-sequential-") as scratch,
+        ThreadPoolExecutor(args.workers) as pool,
+        ThreadPoolExecutor(len(args.corpora)) as corpora,  # the corpora share the workers: none waits idle
+    ):
+        started = {c: corpora.submit(benchmark, c, args, Path(scratch), pool) for c in args.corpora}
+        results = {c: future.result() for c, future in started.items()}
     text = markdown(results, args, (time.perf_counter() - start) / 60)
     target = Path(tempfile.gettempdir()) / "sequential-quick.md" if args.quick else SEQUENTIAL_MD
     update_section("sequential", text, target)
