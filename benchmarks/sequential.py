@@ -4,11 +4,11 @@
 
 Protocol (Lee & Dernoncourt 2016, arXiv 1603.03827, section 3: pooling and d1, d2 chosen on validation data):
 
-1. Selection, one seed, ``--select-epochs`` epochs, validation accuracy only (the test split is not read): the
+1. Selection, one seed, ``--select-epochs`` epoch(s), validation accuracy only (the test split is not read): the
    encoder's pooling (last, mean, max) with no context (d1 = d2 = 0), then every (d1, d2) in {0, 1, 2}^2 with the
    chosen pooling.
-2. Reported rows, each trained with ``--seeds`` for ``--epochs`` epochs (the checkpoint of the best validation
-   epoch is tested once): no context (d1 = d2 = 0), the chosen (d1, d2), and the context-RNN variant
+2. Reported rows, each trained with ``--seeds`` for its corpus's ``--epochs`` (the checkpoint of the best
+   validation epoch is tested once): no context (d1 = d2 = 0), the chosen (d1, d2), and the context-RNN variant
    (recipes/<corpus>/lstm_context_rnn.yaml with the chosen pooling).
 
 Every run is a ``textclf`` run of the shipped recipes (``recipes/<corpus>/lstm_feedforward.yaml``,
@@ -111,7 +111,7 @@ def mean_std(values: list[float]) -> str:
 
 def benchmark(corpus: str, args: argparse.Namespace, scratch: Path, pool: ThreadPoolExecutor) -> dict[str, Any]:
     select_extra = [f"--trainer.max_epochs={args.select_epochs}", *args.extra]
-    final_extra = [f"--trainer.max_epochs={args.epochs}", *args.extra]
+    final_extra = [f"--trainer.max_epochs={args.epochs[corpus]}", *args.extra]
 
     def select(pooling: str, d1d2: tuple[int, int]) -> Any:
         name = f"{corpus}-select-{pooling}-{d1d2[0]}{d1d2[1]}"
@@ -142,7 +142,7 @@ def markdown(results: dict[str, dict[str, Any]], args: argparse.Namespace, minut
     lines = [
         f"Command: `{command()}` ({minutes:.0f} min on {machine()}, {args.workers} runs at a time, one torch thread "
         f"each). Selection: seed {args.seeds[0]}, {args.select_epochs} epochs, validation accuracy. Reported rows: "
-        f"seeds {', '.join(map(str, args.seeds))}, {args.epochs} epochs, the best validation epoch tested once; "
+        f"seeds {', '.join(map(str, args.seeds))}, epochs {', '.join(f'{c} {e}' for c, e in args.epochs.items())}, the best validation epoch tested once; "
         "mean ± sample standard deviation over the seeds.",
         "",
     ]
@@ -167,8 +167,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--corpora", nargs="+", default=["mrda", "swda"], choices=sorted(CORPUS_CLASS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[42, 43, 44])
-    parser.add_argument("--select-epochs", type=int, default=2)
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--select-epochs", type=int, default=1)
+    parser.add_argument("--epochs", nargs="+", default=["mrda=3", "swda=2"], help="epochs of the reported runs")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="a pipeline check: MRDA, one seed, few batches")
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -176,9 +176,9 @@ def main() -> None:
     if args.child:
         child_validate(json.loads(args.child))
         return
-    args.extra = []
+    args.extra, args.epochs = [], dict(item.split("=") for item in args.epochs)
     if args.quick:
-        args.corpora, args.seeds, args.select_epochs, args.epochs = ["mrda"], args.seeds[:1], 1, 1
+        args.corpora, args.seeds, args.select_epochs, args.epochs = ["mrda"], args.seeds[:1], 1, {"mrda": 1}
         args.extra = ["--trainer.limit_train_batches=20", "--trainer.limit_val_batches=5"]
     start = time.perf_counter()
     with (
