@@ -139,10 +139,11 @@ def benchmark(corpus: str, args: argparse.Namespace, scratch: Path, pool: Thread
 
 
 def markdown(results: dict[str, dict[str, Any]], args: argparse.Namespace, minutes: float) -> str:
+    epochs = ", ".join(f"{corpus} {count}" for corpus, count in args.epochs.items())
     lines = [
         f"Command: `{command()}` ({minutes:.0f} min on {machine()}, {args.workers} runs at a time, one torch thread "
         f"each). Selection: seed {args.seeds[0]}, {args.select_epochs} epochs, validation accuracy. Reported rows: "
-        f"seeds {', '.join(map(str, args.seeds))}, epochs {', '.join(f'{c} {e}' for c, e in args.epochs.items())}, the best validation epoch tested once; "
+        f"seeds {', '.join(map(str, args.seeds))}, epochs {epochs}, the best validation epoch tested once; "
         "mean ± sample standard deviation over the seeds.",
         "",
     ]
