@@ -12,7 +12,7 @@ import fixtures_sentences
 import pytest
 import yaml
 from factories import RECIPES as RECIPES_DIR
-from factories import write_csv, write_vectors
+from factories import sentiment_rows, write_csv, write_vectors
 
 import textclf
 from textclf import FileDataModule, PublicCorpus, RNNEncoder, TextClassifier
@@ -52,7 +52,13 @@ def tiny_corpus(recipe: Path, tmp_path: Path) -> list[str]:
     ]
     cls = data_class(recipe)
     if cls is FileDataModule:
-        train = write_csv(tmp_path / "train.csv")
+        options = section(recipe, "data")["init_args"]
+        if options.get("group_column"):  # a sequential recipe: 10 conversations of 4 turns, each turn 4 down to 1
+            header = (options["group_column"], options["order_column"], options["text_column"], options["label_column"])
+            rows = [[f"c{i // 4}", str(4 - i % 4), *row] for i, row in enumerate(sentiment_rows(40))]
+            train = write_csv(tmp_path / "train.csv", rows, header=header)
+        else:
+            train = write_csv(tmp_path / "train.csv")
         return [f"--data.init_args.train={train}", "--data.init_args.val=null", "--data.init_args.test=null",
                 "--data.init_args.format=csv", *common]  # fmt: skip
     directory = WRITERS[cls.__name__](tmp_path / "corpus")

@@ -76,7 +76,7 @@ def check_header(path: Path | str, fmt: str, header: bool) -> None:
 def missing_column(
     path: Path, fmt: str, encoding: str, columns: list[str], name: str, what: str, header: bool, fix: str, hint: str
 ) -> TextclfError:
-    """The one-line error for a column ``name`` (``what``: text, label, id, kept) that the table lacks.
+    """The one-line error for a column ``name`` (``what``: text, label, group, order, id, kept) that the table lacks.
 
     Without a header the position is out of range: the error names the first row and its number of cells.
     With one, the columns are listed (long cells cut), and when the first row looks like data
@@ -193,7 +193,7 @@ class Table:
     def require(self, columns: list[str], name: str, what: str = "text", hint: str = DATA_HINT) -> None:
         """Refuse a column ``name`` not among ``columns`` (:func:`missing_column`'s error)."""
         if name not in columns:
-            fix = f"; set {what}_column" if what in ("text", "label") else ""
+            fix = f"; set {what}_column" if what in ("text", "label", "group", "order") else ""
             raise missing_column(self.path, self.fmt, self.encoding, columns, name, what, self.header, fix, hint)
 
     def short_row(self, error: TextclfError, row: int) -> TextclfError:

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from textclf.data.group_splits import check_group_folds, count_groups, group_folds, group_holdout, group_keys
 from textclf.errors import TextclfError
 from textclf.wording import counted
 
@@ -228,6 +229,14 @@ def carve_missing_splits(
     cross-validation on corpora without a test set (MR, Subj, CR, MPQA: 10 folds in the literature). The copies
     of a text (identical strings) always go to the same split, so no held-out text is also a training text; the
     hold-out then counts each distinct text once (logged when the training file has copies).
+
+    A grouped training split (meta ``group``: conversations, documents) is carved by whole groups instead: every
+    row of a group goes to the same split, and the splits are a seeded random partition of the groups, not
+    stratified by label (:func:`group_holdout`, :func:`group_folds`); the fractions then count groups, not rows.
+
+    Raises:
+        TextclfError: a fold with the corpus's own test split, a fold out of range or empty, a hold-out that rounds
+            to nothing, or (grouped) too few groups to give every split one and keep one for training.
     """
     splits = dict(splits)
     train = splits["train"]
@@ -239,18 +248,26 @@ def carve_missing_splits(
         )
     if "test" in splits and "val" in splits:
         return {name: splits[name] for name in ("train", "val", "test")}
-    keys = _text_keys(train)
+    grouped = "group" in train.meta
+    keys = group_keys(train.meta["group"]) if grouped else _text_keys(train)
+    unit = "group" if grouped else "distinct text"
+    total_groups = len(np.unique(keys)) if grouped else 0
     if fold is not None and "test" not in splits:
         if not 0 <= fold < num_folds:
             raise TextclfError(f"fold must be in [0, {num_folds - 1}], got {fold}")
+        if grouped:
+            check_group_folds(total_groups, num_folds, train.source)
         first = _first_copies(keys)
         reps = np.flatnonzero(first == np.arange(len(first)))
-        held_reps = reps[stratified_folds(strata([train.labels[i] for i in reps]), num_folds, seed + 1)[fold]]
+        if grouped:
+            held_reps = reps[group_folds(len(reps), num_folds, seed + 1)[fold]]
+        else:
+            held_reps = reps[stratified_folds(strata([train.labels[i] for i in reps]), num_folds, seed + 1)[fold]]
         held = np.flatnonzero(np.isin(first, held_reps))
         if len(held) == 0:
             raise TextclfError(
                 f"{train.source}: fold {fold} of {num_folds} is empty: {num_folds} folds are more than its "
-                f"{counted(len(reps), 'distinct text')}; use fewer folds"
+                f"{counted(len(reps), unit)}; use fewer folds"
             )
         kept = np.setdiff1d(np.arange(original), held)
         splits["test"] = train.subset(held, f"{train.source} (fold {fold} of {num_folds})")
@@ -259,8 +276,13 @@ def carve_missing_splits(
     for name, share, offset in (("test", test_fraction, 1), ("val", val_fraction, 2)):
         if name in splits:
             continue
-        fraction = share * original / len(train.labels)
-        kept, held = _grouped_holdout(train.labels, _first_copies(keys), fraction, seed + offset)
+        first = _first_copies(keys)
+        if grouped:
+            fraction = share * total_groups / count_groups(first, train.source, name)
+            kept, held = group_holdout(first, fraction, seed + offset)
+        else:
+            fraction = share * original / len(train.labels)
+            kept, held = _grouped_holdout(train.labels, first, fraction, seed + offset)
         if len(held) == 0:  # an empty split would fail later, deep inside the tokenisation
             raise TextclfError(
                 f"{train.source}: too few examples per class to hold out a {name} split ({fraction:g} of each class "
