@@ -147,6 +147,31 @@ def add_predict_arguments(parser: ArgumentParser) -> None:
     _header_option(parser, "the CSV/TSV inputs have")
     _option(
         parser,
+        "group_column",
+        type=str | int | None,
+        default=None,
+        help="for a model with a context head (docs/sequential.md): the CSV column / JSON key naming each text's group "
+        "(conversation, document; with --no-header: its position); each text is classified with the texts of its "
+        "group around it. Required for CSV, TSV, JSONL and Parquet inputs; a plain-text input (or stdin) is one "
+        "group, in line order. A group lives in one input. Output records stay in input order. Each input's records "
+        "are held in memory (a group can be anywhere in the file); refused for a model without a context head",
+    )
+    _option(
+        parser,
+        "order_column",
+        type=str | int | None,
+        default=None,
+        help="with --group-column: the column / key of each text's position in its group (numbers; default: input "
+        "order; ties keep it)",
+    )
+    parser.add_argument(
+        "--online",
+        action="store_true",
+        help="with a causal context head (not a bidirectional one): predict and write each record as soon as it is "
+        "read, with the texts of its group read before it; each group must arrive in order (no --order-column)",
+    )
+    _option(
+        parser,
         "top_k",
         type=int | None,
         default=None,
@@ -192,6 +217,9 @@ def run_predict(config: Namespace) -> None:
         id_column=config.id_column,
         keep_columns=[name.strip() for name in keep if name.strip()],
         header=config.header,
+        group_column=config.group_column,
+        order_column=config.order_column,
+        online=config.online,
         top_k=config.top_k,
         threshold=config.threshold,
         max_length=config.max_length,
@@ -212,6 +240,22 @@ def add_evaluate_arguments(parser: ArgumentParser) -> None:
     parser.add_argument("file", type=str, help="a labelled file (or folder) read like FileDataModule's splits")
     _option(parser, "text_column", type=str | int, default="text", help="CSV column / JSON key holding the text")
     _option(parser, "label_column", type=str | int, default="label", help="CSV column / JSON key holding the label")
+    _option(
+        parser,
+        "group_column",
+        type=str | int | None,
+        default=None,
+        help="for a model with a context head, and required for one (docs/sequential.md): the CSV column / JSON key "
+        "naming each text's group (conversation, document); each text is scored with the texts of its group around "
+        "it. CSV, TSV, JSONL and Parquet files",
+    )
+    _option(
+        parser,
+        "order_column",
+        type=str | int | None,
+        default=None,
+        help="with --group-column: the column / key of each text's number within its group (default: file order)",
+    )
     _header_option(parser, "the CSV/TSV file has")
     _option(parser, "format", choices=list(get_args(FileFormat)), default="auto", help="file format")
     _option(parser, "line_pattern", type=str | None, default=None, help="format lines: a regex with groups label, text")
@@ -235,6 +279,7 @@ def run_evaluate(config: Namespace) -> None:
     from textclf.evaluate import evaluate_file
 
     options = {key: config[key] for key in ("report_dir", "text_column", "label_column", "header", "format")}
+    options.update((key, config[key]) for key in ("group_column", "order_column") if config[key] is not None)
     options["line_pattern"] = config.line_pattern
     options.update((key, config[key]) for key in ("encoding", "label_delimiter", "batch_size", "device"))
     evaluate_file(config.checkpoint, config.file, **options)

@@ -8,6 +8,9 @@ token's attribution is the sum over the embedding dimensions of its Integrated G
 a text add up to ``logit(text) - logit(all <pad>)`` up to the integration error, which is reported as ``delta``.
 
 Captum is an optional dependency (the ``explain`` extra); it is imported when the first text is explained.
+
+A model with a context head (docs/sequential.md) is refused (:func:`refuse_context`): its prediction of a text reads
+the texts of its group, which per-text attributions do not.
 """
 
 from __future__ import annotations
@@ -60,6 +63,7 @@ def explain(
     device: str | torch.device | None = None,
 ) -> list[dict[str, Any]]:
     """Token attributions of each text, in input order (one record per text; see :func:`iter_explanations`)."""
+    refuse_context(model)
     if isinstance(texts, str):
         raise TypeError("expected a list of texts, not one string")
     return list(iter_explanations(model, texts, target=target, n_steps=n_steps, max_length=max_length, device=device))
@@ -99,8 +103,9 @@ def iter_explanations(
 
     Raises:
         TextclfError: captum is missing; an unknown target label or index; ``n_steps`` < 1; a target sequence
-            whose length differs from the texts'.
+            whose length differs from the texts'; a model with a context head (:func:`refuse_context`).
     """
+    refuse_context(model)
     if not 1 <= n_steps <= MAX_N_STEPS:  # Captum's step rule builds an (n_steps, n_steps) array
         raise TextclfError(f"n_steps must be in [1, {MAX_N_STEPS}], got {n_steps}")
     if isinstance(texts, str):
@@ -120,6 +125,20 @@ def iter_explanations(
                 yield _explain_one(model, ig, text, chosen, n_steps, limit, where)
     finally:
         model.to(original).train(was_training)
+
+
+def refuse_context(model: Classifier, source: str = "this model") -> None:
+    """Refuse a model with a context head, before any work (its predictions read the texts around each text).
+
+    Raises:
+        TextclfError: naming ``source``.
+    """
+    if getattr(model, "windowing", None) is not None:
+        raise TextclfError(
+            f"{source} has a context head: its prediction of a text reads the texts of its group (conversation, "
+            "document), so attributions to one text's tokens would not explain it; explain is for models without "
+            "one (see docs/sequential.md)"
+        )
 
 
 def _targets(target: Target | Sequence[Target], texts: Iterable[str]) -> Target | list[Target]:

@@ -78,7 +78,7 @@ def run(config: Namespace) -> None:
     """Run ``textclf explain``: JSONL records to ``--output``, and the HTML page with ``--html``."""
     from textclf.checkpoint import load_model
     from textclf.errors import TextclfError
-    from textclf.explain import integrated_gradients, iter_explanations
+    from textclf.explain import integrated_gradients, iter_explanations, refuse_context
     from textclf.model import TextClassifier
     from textclf.wording import counted
 
@@ -86,6 +86,7 @@ def run(config: Namespace) -> None:
     if not 1 <= config.n_steps <= 10_000:  # textclf.explain.MAX_N_STEPS (not imported: --help stays light)
         raise TextclfError(f"--n_steps must be in [1, 10000], got {config.n_steps}")
     model = load_model(TextClassifier, config.checkpoint)
+    refuse_context(model, config.checkpoint)  # before the output is opened
     texts = texts_of(config.inputs or ["-"], config.text_column)
     explained = iter_explanations(
         model, texts, target=config.target, n_steps=config.n_steps, max_length=config.max_length, device=config.device

@@ -6,6 +6,9 @@ for multi-label models a sigmoid per label. It runs the padded/masked RNN path (
 no packed sequences), the same function as the packed one. Beside the model lie ``vocab.json`` (tokens in index
 order), ``labels.json`` (class names in index order), ``tokenizer.json`` (the settings :func:`encode_with_vocab`
 needs) and, for multi-label models, ``thresholds.json`` (``{label: threshold}``). See docs/export.md.
+
+A model with a context head (docs/sequential.md) is refused: it classifies each text with the texts of its group,
+and the exported graph takes texts without groups.
 """
 
 from __future__ import annotations
@@ -140,7 +143,12 @@ def export_model(
 
     Returns:
         The paths written.
+
+    Raises:
+        TextclfError: a model with a context head (:func:`refuse_context`), an unknown format, an output that is a
+            file or holds an export (without ``overwrite``), missing ONNX packages, an opset out of range.
     """
+    refuse_context(model)
     unknown = sorted(set(formats) - set(MODEL_FILES))
     if unknown or not formats:
         raise TextclfError(f"unknown export format {unknown or formats}; choose from onnx, torchscript")
@@ -197,8 +205,23 @@ def export_checkpoint(
     if fmt not in EXPORT_FORMATS:
         raise TextclfError(f"unknown export format {fmt!r}; choose from {', '.join(EXPORT_FORMATS)}")
     model = TextClassifier.load_from_checkpoint(checkpoint, map_location="cpu")
+    refuse_context(model, str(checkpoint))
     formats = ("onnx", "torchscript") if fmt == "both" else (fmt,)
     return export_model(model, output_dir, formats, opset=opset, overwrite=overwrite)
+
+
+def refuse_context(model: TextClassifier, source: str = "this model") -> None:
+    """Refuse a model with a context head, before any work: the exported graph has no groups to read.
+
+    Raises:
+        TextclfError: naming ``source``.
+    """
+    if getattr(model, "windowing", None) is not None:
+        raise TextclfError(
+            f"{source} has a context head: it classifies each text with the texts of its group (conversation, "
+            "document), but an exported graph (ONNX, TorchScript) takes texts without groups, so it cannot be "
+            "exported; predict with textclf predict --group-column (see docs/sequential.md)"
+        )
 
 
 def probe_batch(vocab_size: int, batch: int = 5, seq: int = 9, seed: int = 0) -> tuple[Tensor, Tensor]:

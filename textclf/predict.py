@@ -9,6 +9,10 @@ bounded per line); a line that cannot be decoded, or holds a NUL byte, becomes a
 so output records keep the input order and ids. ``--id-column`` and ``--keep-columns`` copy input fields into
 them. The output file is written under a temporary name and renamed at the end: a failed run leaves no output,
 and an existing file stays as it was.
+
+A model with a context head (``--group-column``, :mod:`textclf.predict_sequences`) classifies each text with the
+texts of its group: its batch prediction holds each input's records in memory (a group can be anywhere in the
+file); with ``--online`` it predicts and writes each record as it is read.
 """
 
 from __future__ import annotations
@@ -21,17 +25,19 @@ import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import IO
 
 import numpy as np
 
 from textclf.data.columns import check_header
-from textclf.data.lines import iter_text_lines
 from textclf.data.readers import file_format
-from textclf.data.records import iter_records, table_record_columns
+from textclf.data.records import table_record_columns
 from textclf.errors import TextclfError
+from textclf.predict_input import check_input, read_grouped, read_records
 from textclf.predict_output import OutputFormat, Record, Unreadable
+from textclf.predict_sequences import check_group_options, check_model, write_batch, write_online
 from textclf.wording import counted
 
 __all__ = ["OutputFormat", "Record", "Unreadable", "predict_files", "read_records"]
@@ -44,94 +50,7 @@ DEFAULT_MAX_LENGTH = 10_000  # tokens kept per text when the checkpoint's tokeni
 MAX_TOKENS = 100_000  # tokens kept per text at most, whatever the checkpoint's max_length (bounds bytes per line)
 BYTES_PER_TOKEN = 64  # a text is cut to max_length * BYTES_PER_TOKEN bytes (characters) before tokenising
 BATCH_TOKENS = 1 << 17  # padded tokens per forward pass at most (256 texts of 512 tokens)
-MAX_WARNINGS = 20  # unreadable lines logged one by one per input; the rest are counted
 PROGRESS_SECONDS = 10.0
-
-
-def read_records(
-    source: str,
-    text_column: str | int = "text",
-    id_column: str | int | None = None,
-    keep_columns: Sequence[str | int] = (),
-    *,
-    max_chars: int | None = None,
-    header: bool = True,
-) -> Iterator[Record]:
-    """Stream ``(text, fields)`` from a CSV, TSV, JSONL, Parquet or plain text file, or ``-`` (stdin).
-
-    Tables and JSONL are read as training reads them (:func:`textclf.data.readers.iter_records`); plain text and
-    stdin by :func:`textclf.data.lines.iter_text_lines`: a record per line, empty lines included (as the empty
-    text), the id field holding the 1-based line number; a line that cannot be decoded or holds a NUL byte is an
-    :class:`Unreadable` text (logged). With ``max_chars``, texts are cut to their first ``max_chars`` characters
-    (plain text: bytes, less a character cut in two), logged once per input. With ``header`` false, a CSV/TSV
-    file has no header row and its columns are 1-based positions (:mod:`textclf.data.columns`).
-
-    Raises:
-        TextclfError: a missing input, a folder, a missing column, ``keep_columns`` on plain text, a bad record, a
-            plain-text file with a NUL byte in its first bytes (binary, or UTF-16/UTF-32 without a byte-order mark),
-            ``header`` false for an input that is not CSV or TSV.
-    """
-    if source != "-" and file_format(Path(source)) != "lines":
-        records = iter_records(source, text_column, id_column, keep_columns, header=header)
-        yield from _cut_texts(records, source, max_chars)
-        return
-    _check_input(source)
-    check_header(source, "lines", header)
-    id_column = None if id_column is None else str(id_column)
-    if keep_columns:
-        raise TextclfError(f"{source}: --keep-columns needs CSV, TSV or JSONL input (or Parquet), not plain text")
-    bad, cut = _Tally(), _Tally()
-    for line in iter_text_lines(source, max_bytes=max_chars or 1 << 62):
-        fields = {id_column: line.number} if id_column else {}
-        if line.cut:
-            cut.add(line.number)
-        if line.text is not None:
-            yield line.text, fields
-            continue
-        if bad.add(line.number) <= MAX_WARNINGS:
-            log.warning("%s (written as an error record)", line.error)
-        yield Unreadable(str(line.error)), fields
-    if cut.count:
-        log.warning("%s: %s longer than %s bytes, cut to their first %s", source, cut, *[f"{max_chars:,}"] * 2)
-    if bad.count:
-        log.warning("%s: %s could not be read, written as error records", source, bad)
-
-
-class _Tally:
-    """A count of line numbers and the first ``MAX_WARNINGS`` of them: ``3 lines (5, 9, 12)``."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.first: list[int] = []
-
-    def add(self, number: int) -> int:
-        self.count += 1
-        if self.count <= MAX_WARNINGS:
-            self.first.append(number)
-        return self.count
-
-    def __str__(self) -> str:
-        shown = ", ".join(map(str, self.first)) + (", ..." if self.count > MAX_WARNINGS else "")
-        return f"{counted(self.count, 'line')} ({shown})"
-
-
-def _cut_texts(records: Iterable[Record], source: str, max_chars: int | None) -> Iterator[Record]:
-    cut = 0
-    for text, fields in records:
-        if max_chars is not None and isinstance(text, str) and len(text) > max_chars:
-            cut += 1
-            text = text[:max_chars]
-        yield text, fields
-    if cut:
-        log.warning("%s: %s longer than %s characters were cut", source, counted(cut, "text"), f"{max_chars:,}")
-
-
-def _check_input(source: str) -> None:
-    path = Path(source)
-    if source != "-" and not path.is_file():
-        raise TextclfError(
-            f"{path} is a folder: give the files in it" if path.is_dir() else f"input file not found: {path}"
-        )
 
 
 class Progress:
@@ -183,6 +102,9 @@ def predict_files(
     id_column: str | int | None = None,
     keep_columns: Sequence[str | int] = (),
     header: bool = True,
+    group_column: str | int | None = None,
+    order_column: str | int | None = None,
+    online: bool = False,
     top_k: int | None = None,
     threshold: float | None = None,
     max_length: int | None = None,
@@ -208,6 +130,14 @@ def predict_files(
         header: false: the CSV/TSV inputs have no header row; ``text_column``, ``id_column`` and ``keep_columns``
             are then 1-based column positions (the copied fields are named by them: ``"2"``). Other inputs are
             refused.
+        group_column: for a model with a context head (and only for one): the CSV column / JSON key naming each
+            text's group (conversation, document); each text is classified with the texts of its group around it.
+            A group lives in one input. Required for table and JSONL inputs; a plain-text input (or stdin) is one
+            group in line order. The records of each input are held in memory (a group may be anywhere in it).
+        order_column: with ``group_column``: the column / key of each text's position in its group (numbers;
+            default the input order; ties keep it).
+        online: with a causal context head: predict and write (flush) each record as soon as it is read, with the
+            texts of its group read before it (the input must be in order within each group; no ``order_column``).
         top_k: write the K most probable labels and their probabilities instead of every class's probability.
         threshold: ``labels``: every label with probability >= P; ``label``: the best one, or null when none
             reaches P. Multi-label models always write ``labels``, with the checkpoint's per-label thresholds
@@ -223,7 +153,9 @@ def predict_files(
     Raises:
         TextclfError: an invalid option, a missing or unreadable checkpoint or input, an unwritable output, a bad
             record in a table or JSONL input, a plain-text file with a NUL byte in its first bytes (an undecodable
-            plain-text line, or a later one holding a NUL byte, is an error record instead).
+            plain-text line, or a later one holding a NUL byte, is an error record instead); the group options
+            refused for the model (see :func:`textclf.predict_sequences.check_model`), an empty group cell or an
+            order cell that is no number (naming the file, row and column).
     """
     fmt = format or ("csv" if output.lower().endswith(".csv") else "jsonl")
     if fmt not in ("jsonl", "csv"):
@@ -236,6 +168,7 @@ def predict_files(
         raise TextclfError(f"--threshold must be a probability in [0, 1], got {threshold}")
     _check_paths(inputs, output)
     _check_columns(inputs, text_column, id_column, keep, header)  # a missing column: before the model is loaded
+    check_group_options(inputs, group_column, order_column, online, header)
 
     from textclf.inference import encode_texts, predict_proba
     from textclf.model import TextClassifier
@@ -250,6 +183,9 @@ def predict_files(
             *[f"{n:,}" for n in (limit, MAX_TOKENS)],
         )
         limit = MAX_TOKENS
+    grouped = check_model(model, checkpoint, inputs, group_column, online)
+    if grouped:  # predict_groups and OnlinePredictor tokenise with the model's tokenizer: it keeps `limit` tokens
+        model.tokenizer = replace(model.tokenizer, max_length=limit)
     k = None if top_k is None else min(top_k, len(model.labels))
     fields = [str(name) for name in [*([id_column] if id_column is not None else []), *keep]]
     limits = threshold if threshold is not None else model.label_thresholds()
@@ -261,6 +197,14 @@ def predict_files(
             if fmt == "csv":
                 csv.writer(out).writerow(writer.header())
             for source in inputs:
+                if grouped:
+                    columns = (text_column, group_column, order_column, id_column, keep)
+                    rows = read_grouped(source, *columns, max_chars=limit * BYTES_PER_TOKEN, header=header)
+                    if online:
+                        write_online(model, rows, writer, out, counter.update)
+                    else:
+                        write_batch(model, rows, writer, out, batch_size, counter.update)
+                    continue
                 records = read_records(
                     source, text_column, id_column, keep, max_chars=limit * BYTES_PER_TOKEN, header=header
                 )
@@ -305,7 +249,7 @@ def _check_columns(
 def _check_paths(inputs: Sequence[str], output: str) -> None:
     """Every input exists and none is the output (which the run would replace), before anything is loaded."""
     for source in inputs:
-        _check_input(source)
+        check_input(source)
         if output != "-" and source != "-" and Path(output).exists() and os.path.samefile(source, output):
             raise TextclfError(f"the output {output} is also an input: write the predictions to another file")
     if output != "-" and Path(output).is_dir():

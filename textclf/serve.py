@@ -255,7 +255,8 @@ def build_server(
     """A LitServer for ``checkpoint`` (checked here, once, before any worker starts).
 
     Raises:
-        TextclfError: an unreadable checkpoint (see :func:`textclf.checkpoint.load_model`), an option out of range.
+        TextclfError: an unreadable checkpoint (see :func:`textclf.checkpoint.load_model`), an option out of range,
+            a model with a context head (a request's texts have no groups).
     """
     from textclf.model import TextClassifier
 
@@ -264,7 +265,14 @@ def build_server(
             raise TextclfError(f"--{name} must be at least 1, got {value}")
     if not (math.isfinite(batch_timeout) and 0 <= batch_timeout < timeout):
         raise TextclfError(f"--batch_timeout must be from 0 to under {timeout:g} seconds, got {batch_timeout}")
-    num_labels = len(TextClassifier.load_from_checkpoint(checkpoint, map_location="cpu").labels)
+    model = TextClassifier.load_from_checkpoint(checkpoint, map_location="cpu")
+    if getattr(model, "windowing", None) is not None:
+        raise TextclfError(
+            f"{checkpoint} has a context head: it classifies each text with the texts of its group (conversation, "
+            "document), but a request's texts have no groups, so it cannot be served; predict with textclf predict "
+            "--group-column, or --online for texts as they come (see docs/sequential.md)"
+        )
+    num_labels = len(model.labels)
     api = TextclfAPI(checkpoint, threads, max_batch_size, batch_timeout)
     return ls.LitServer(
         api,

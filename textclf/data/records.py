@@ -20,6 +20,7 @@ from textclf.data.tables import arrow_batches, load_table, table_columns
 from textclf.errors import TextclfError
 
 Record = tuple[str, dict[str, Any]]  # (text, {field: value}): the fields copied from the input
+Located = tuple[str, dict[str, Any], str, int]  # a Record and where it is: unit ("row", "line", "item"), number
 
 
 def iter_records(
@@ -32,7 +33,28 @@ def iter_records(
     encoding: str = "auto",
     header: bool = True,
 ) -> Iterator[Record]:
-    r"""Stream ``(text, {field: value})`` from a file, or ``-`` for stdin, lazily: memory stays constant.
+    r"""Stream ``(text, {field: value})`` from a file, or ``-`` for stdin (see :func:`iter_located_records`)."""
+    for text, values, _, _ in iter_located_records(
+        source, text_column, id_column, fields, fmt=fmt, encoding=encoding, header=header
+    ):
+        yield text, values
+
+
+def iter_located_records(
+    source: str,
+    text_column: str | int = "text",
+    id_column: str | int | None = None,
+    fields: Sequence[str | int] = (),
+    *,
+    fmt: str = "auto",
+    encoding: str = "auto",
+    header: bool = True,
+) -> Iterator[Located]:
+    r"""Stream ``(text, {field: value}, unit, number)`` from a file, or ``-`` for stdin, lazily (constant memory).
+
+    ``unit`` and ``number`` say where each record is, as the readers' messages name it: ``row`` (1-based data row
+    of a table, after any header), ``line`` (physical line of a JSONL or plain-text file) or ``item`` (of a JSON
+    array).
 
     The formats (``auto``: by suffix, as :func:`file_format`) and encodings are training's: CSV and TSV go through
     the same Arrow path as :func:`read_table` (same quoting, every cell a string, same encoding detection), as
@@ -71,10 +93,10 @@ def iter_records(
         if kept:
             raise TextclfError(f"{source}: --keep-columns needs CSV, TSV or JSONL input (or Parquet), not plain text")
         for number, line in enumerate(iter_lines(source, encoding), start=1):
-            yield line, ({id_key: number} if id_key else {})
+            yield line, ({id_key: number} if id_key else {}), "line", number
     elif fmt == "jsonl":
         for unit, number, record in json_objects(path, encoding):
-            yield _json_record(record, path, unit, number, key, id_key, kept)
+            yield (*_json_record(record, path, unit, number, key, id_key, kept), unit, number)
     elif fmt == "parquet":
         yield from _table_records(path, fmt, text_column, id_column, fields, encoding, header)
     else:
@@ -115,7 +137,7 @@ def _table_records(
     fields: Sequence[str | int],
     encoding: str,
     header: bool,
-) -> Iterator[Record]:
+) -> Iterator[Located]:
     if fmt != "parquet" and encoding == "auto":
         encoding = detect_file_encoding(path)
     text_column, id_column, fields = table_record_columns(path, fmt, text_column, id_column, fields, encoding, header)
@@ -129,7 +151,7 @@ def _table_records(
             for i, text in enumerate(texts):
                 row += 1
                 text = text if isinstance(text, str) else cell_text(text, path, text_column, row)
-                yield text, {name: cells[i] for name, cells in zip(wanted, values, strict=True)}
+                yield text, {name: cells[i] for name, cells in zip(wanted, values, strict=True)}, "row", row
 
 
 def _json_record(
