@@ -15,8 +15,7 @@ the recipe::
     context              {"class_path": ..., "init_args": ...} of the context head (absent for a linear head)
 
 Files are read with ``torch.load(weights_only=True)``: plain containers and tensors only, never a pickled object.
-The encoder class is looked up in :data:`ENCODERS`, a registry of textclf's own classes, and never imported from
-a name stored in the file.
+Encoder and context classes come from registries of textclf's own (:data:`ENCODERS`, ``context.CONTEXTS``).
 """
 
 from __future__ import annotations
@@ -242,12 +241,11 @@ def add_section(model: Classifier, checkpoint: dict[str, Any]) -> None:
 
 def model_config(model: Classifier) -> dict[str, Any]:
     """The ``textclf`` section of ``model``'s checkpoints (plain types only)."""
-    windowing = getattr(model, "windowing", None)
+    windowing = getattr(model, "windowing", None)  # a context head: its settings and windows (docs/sequential.md)
     sequence = {} if windowing is None else {"window": windowing.window, "history": windowing.before}
-    context = {} if windowing is None else {"context": context_config(model.head)}  # type: ignore[arg-type]
     return plain_value(
         {
-            **context,
+            **({} if windowing is None else {"context": context_config(model.head)}),  # type: ignore[arg-type]
             "format_version": FORMAT_VERSION,
             "vocab": model.vocab.tokens,
             "vocab_trained_size": model.vocab.trained_size,

@@ -11,7 +11,6 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-import lightning as L
 import numpy as np
 import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
@@ -23,8 +22,7 @@ from textclf.context import Context, context_config, head_for
 from textclf.embedding import EmbeddingMode, WordEmbedding, embedding_size
 from textclf.encoders import Encoder
 from textclf.errors import TextclfError
-from textclf.finetune import BackboneFreeze, init_from_checkpoint, refuse_overwriting
-from textclf.guards import missing_callbacks
+from textclf.fit_setup import FitSetup
 from textclf.multilabel import Thresholds
 from textclf.numbers import DropoutRate, NonNegativeFloat, NonNegativeInt, PositiveInt
 from textclf.renamed import renamed
@@ -41,7 +39,7 @@ BACKBONE = ("embedding.", "encoder.")  # parameter-name prefixes of the backbone
 ClassWeights = list[float] | dict[str, float] | Literal["balanced"] | None
 
 
-class TextClassifier(L.LightningModule):
+class TextClassifier(FitSetup):
     """A text classifier over static word vectors and an encoder that pools states over time.
 
     The vocabulary, label names and tokenizer travel inside every checkpoint (:mod:`textclf.checkpoint`), so
@@ -315,46 +313,6 @@ class TextClassifier(L.LightningModule):
         from textclf.explain import explain
 
         return explain(self, texts, **options)
-
-    # ---- training set-up ---------------------------------------------------------------------------------
-
-    def setup(self, stage: str) -> None:
-        """Resolve ``class_weights="balanced"``; before training, copy the weights of ``init_from`` (once)."""
-        if self.class_weights == "balanced":
-            data = getattr(self.trainer, "datamodule", None)
-            counts = getattr(data, "label_counts", None)
-            if data is None or counts is None:
-                raise TextclfError('class_weights="balanced" needs a data module with training label counts')
-            weight = self.task.balanced_weights(torch.tensor(counts), len(data.split("train")))
-            self.loss_weight = weight.to(self.device)
-        if stage == "fit" and self.init_from and self._initialised_from != self.init_from:
-            init_from_checkpoint(self, self.init_from)
-            self._initialised_from = self.init_from
-
-    def on_fit_start(self) -> None:
-        """Refuse the pretrained-vector modes without pretrained vectors, and writing beside ``init_from``."""
-        if self.embedding_mode in ("static", "multichannel") and not self.has_pretrained:
-            raise TextclfError(f"embedding_mode {self.embedding_mode!r} needs pretrained vectors: set data.vectors")
-        if self.init_from:
-            refuse_overwriting(self.trainer, self.init_from)
-
-    def configure_callbacks(self) -> list[L.Callback]:
-        """BackboneFreeze when the backbone is frozen or learns slower; a NonFiniteGuard if the trainer has none."""
-        guard = missing_callbacks(self._trainer)
-        if self.freeze_backbone_epochs == 0 and self.backbone_lr_scale == 1.0:
-            return guard
-        return [BackboneFreeze(self.freeze_backbone_epochs, self.backbone_lr_scale), *guard]
-
-    def configure_optimizers(self) -> Any:
-        """The optimizer over the parameters that train now, and the scheduler (if any)."""
-        optimizer = self.optimizer_factory([p for p in self.parameters() if p.requires_grad])
-        if self.lr_scheduler_factory is None:
-            return optimizer
-        scheduler = self.lr_scheduler_factory(optimizer)
-        config: dict[str, Any] = {"scheduler": scheduler}
-        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-            config["monitor"] = self.lr_scheduler_monitor
-        return {"optimizer": optimizer, "lr_scheduler": config}
 
     # ---- self-contained checkpoints ----------------------------------------------------------------------
 

@@ -233,15 +233,9 @@ class TextDataModule(L.LightningDataModule):
         if windowing is not None:  # a model with a context head: batches of windows of groups (data/groups.py)
             windows = window_dataset(dataset, meta_groups(self.split_meta(name), f"{self} {name}"), windowing)
             dataset, batch_size = windows, windows.windows_per_batch(batch_size)  # type: ignore[assignment]
-        return bucket_loader(
-            dataset,
-            batch_size,
-            shuffle=shuffle,
-            seed=self.seed,
-            bucket_size=self.bucket_size,
-            num_workers=self.num_workers,
-            shard=(trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0),
-        )
+        shard = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
+        return bucket_loader(dataset, batch_size, shuffle=shuffle, seed=self.seed, bucket_size=self.bucket_size,
+                             num_workers=self.num_workers, shard=shard)  # fmt: skip
 
     # ---- preparation and cache ---------------------------------------------------------------------------
 
