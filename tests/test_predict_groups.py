@@ -265,7 +265,10 @@ def test_export_serve_and_explain_refuse_a_context_head_before_any_work(
     assert error.startswith(f"{ckpt} has a context head") and "cannot be exported" in error
     assert not out.exists()
     model = TextClassifier.load_from_checkpoint(ckpt)
-    with pytest.raises(TextclfError, match="has a context head: its prediction of a text reads the texts of its"):
+    with pytest.raises(
+        TextclfError,
+        match=r"has a context head: .* would not explain",
+    ):
         model.explain(["good film"])
     if "captum" in sys.modules or _importable("captum"):
         error = one_line_error(capsys, ["explain", str(ckpt), "good film", "-o", str(tmp_path / "explained.jsonl")])

@@ -24,6 +24,7 @@ from torch import Tensor
 
 from textclf.classifier import Classifier
 from textclf.errors import TextclfError
+from textclf.inference import refuse_context_head
 from textclf.vocab import UNK
 from textclf.wording import counted
 
@@ -133,12 +134,8 @@ def refuse_context(model: Classifier, source: str = "this model") -> None:
     Raises:
         TextclfError: naming ``source``.
     """
-    if getattr(model, "windowing", None) is not None:
-        raise TextclfError(
-            f"{source} has a context head: its prediction of a text reads the texts of its group (conversation, "
-            "document), so attributions to one text's tokens would not explain it; explain is for models without "
-            "one (see docs/sequential.md)"
-        )
+    refuse_context_head(model, source, "so attributions to one text's tokens would not explain its prediction; "
+                        "explain is for models without one")  # fmt: skip
 
 
 def _targets(target: Target | Sequence[Target], texts: Iterable[str]) -> Target | list[Target]:

@@ -34,7 +34,7 @@ from torch import Tensor, nn
 from textclf.data.batching import TokenIdsDataset
 from textclf.encoders import RNNEncoder
 from textclf.errors import TextclfError
-from textclf.inference import predict_proba
+from textclf.inference import predict_proba, refuse_context_head
 from textclf.model import TextClassifier
 from textclf.tokenize import _BASIC_TOKEN, Tokenizer
 from textclf.vocab import Vocabulary
@@ -216,12 +216,8 @@ def refuse_context(model: TextClassifier, source: str = "this model") -> None:
     Raises:
         TextclfError: naming ``source``.
     """
-    if getattr(model, "windowing", None) is not None:
-        raise TextclfError(
-            f"{source} has a context head: it classifies each text with the texts of its group (conversation, "
-            "document), but an exported graph (ONNX, TorchScript) takes texts without groups, so it cannot be "
-            "exported; predict with textclf predict --group-column (see docs/sequential.md)"
-        )
+    refuse_context_head(model, source, "but an exported graph (ONNX, TorchScript) takes texts without groups, so "
+                        "it cannot be exported; predict with textclf predict --group-column")  # fmt: skip
 
 
 def probe_batch(vocab_size: int, batch: int = 5, seq: int = 9, seed: int = 0) -> tuple[Tensor, Tensor]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
+from typing import Any
 
 import numpy as np
 import torch
@@ -62,6 +63,20 @@ def token_budget_batches(batches: Iterable[Sequence[int]], lengths: np.ndarray, 
             yield part
 
 
+def refuse_context_head(model: Any, source: str, reason: str) -> None:
+    """Refuse a model with a context head (docs/sequential.md) where its texts would come without their groups.
+
+    Raises:
+        TextclfError: ``<source> has a context head: it classifies each text with the texts of its group ...,
+            <reason>``.
+    """
+    if getattr(model, "windowing", None) is not None:
+        raise TextclfError(
+            f"{source} has a context head: it classifies each text with the texts of its group (conversation, "
+            f"document), {reason} (see docs/sequential.md)"
+        )
+
+
 @torch.no_grad()
 def predict_proba(
     model: Classifier,
@@ -94,11 +109,8 @@ def predict_proba(
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     if max_tokens is not None and max_tokens < 1:
         raise ValueError(f"max_tokens must be at least 1, got {max_tokens}")
-    if getattr(model, "windowing", None) is not None:
-        raise TextclfError(
-            "this model has a context head: it classifies texts with their group's context, so predict with groups "
-            "(model.predict(texts, groups=...), textclf predict --group-column; see docs/sequential.md)"
-        )
+    refuse_context_head(model, "this model", "so predict with groups (model.predict(texts, groups=...), textclf "
+                        "predict --group-column)")  # fmt: skip
     dataset = inputs if isinstance(inputs, TokenIdsDataset) else encode_texts(model, inputs)
     batches: Iterable[Sequence[int]] = BucketBatchSampler(dataset.lengths, batch_size, shuffle=False)
     if max_tokens is not None:

@@ -31,6 +31,7 @@ import numpy as np
 from fastapi import HTTPException
 
 from textclf.errors import TextclfError
+from textclf.inference import refuse_context_head
 from textclf.predict import BATCH_TOKENS, BYTES_PER_TOKEN, DEFAULT_MAX_LENGTH, MAX_TOKENS
 from textclf.predict_output import OutputFormat
 
@@ -266,12 +267,8 @@ def build_server(
     if not (math.isfinite(batch_timeout) and 0 <= batch_timeout < timeout):
         raise TextclfError(f"--batch_timeout must be from 0 to under {timeout:g} seconds, got {batch_timeout}")
     model = TextClassifier.load_from_checkpoint(checkpoint, map_location="cpu")
-    if getattr(model, "windowing", None) is not None:
-        raise TextclfError(
-            f"{checkpoint} has a context head: it classifies each text with the texts of its group (conversation, "
-            "document), but a request's texts have no groups, so it cannot be served; predict with textclf predict "
-            "--group-column, or --online for texts as they come (see docs/sequential.md)"
-        )
+    refuse_context_head(model, str(checkpoint), "but a request's texts have no groups, so it cannot be served; "
+                        "predict with textclf predict --group-column, or --online for texts as they come")  # fmt: skip
     num_labels = len(model.labels)
     api = TextclfAPI(checkpoint, threads, max_batch_size, batch_timeout)
     return ls.LitServer(
