@@ -268,3 +268,27 @@ def test_a_sequential_model_fits_on_a_grouped_csv_and_predicts_groups(tmp_path, 
     assert len(labels) == 4 and set(labels) <= {"neg", "pos"}
     proba = model.predict_proba(texts, groups=["x", "y", "x", "y"])
     assert proba.shape == (4, 2) and np.allclose(proba.sum(axis=1), 1, atol=1e-5)
+
+
+def test_the_sequential_recipe_resumes_from_its_last_checkpoint(tmp_path):
+    """A stopped sequential run continues with --ckpt_path last (its loader of windows, not of single texts)."""
+    from factories import QUIET_TRAINER_ARGS, RECIPES
+
+    from textclf.cli import main
+
+    recipe = [
+        "fit",
+        "-c",
+        str(RECIPES / "custom" / "sequential.yaml"),
+        f"--data.init_args.train={write_csv(tmp_path / 'train.csv', conversations(20, turns=5), header=HEADER)}",
+        f"--data.init_args.vectors={write_vectors(tmp_path / 'v.txt')}",
+        f"--data.init_args.cache_dir={tmp_path / 'cache'}",
+        "--data.init_args.batch_size=8",
+        "--model.encoder.init_args.hidden_size=4",
+        f"--trainer.default_root_dir={tmp_path / 'runs'}",
+        *QUIET_TRAINER_ARGS,
+    ]
+    main([*recipe, "--trainer.max_epochs=1"])
+    main([*recipe, "--trainer.max_epochs=2", "--ckpt_path=last"])
+    metrics = (tmp_path / "runs" / "custom" / "sequential" / "version_0" / "metrics.csv").read_text()
+    assert [line.split(",")[0] for line in metrics.splitlines()[1:] if line.split(",")[0] in "01"][-1] == "1"

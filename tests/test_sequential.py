@@ -105,6 +105,25 @@ def test_feedforward_refuses_bad_settings(options: dict[str, Any], message: str)
         FeedForwardContext(**options)
 
 
+@pytest.mark.parametrize(("options", "message"), [
+    ({"num_layers": 10**6}, "num_layers must be a positive integer <= 16"),
+    ({"bidirectional": "false"}, "bidirectional must be true or false"), ({"dropout": 1.0}, "dropout must be"),
+])  # fmt: skip
+def test_rnn_context_refuses_bad_settings(options: dict[str, Any], message: str) -> None:
+    with pytest.raises(TextclfError, match=message):
+        RNNContext(**options)
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"window": 0}, "window must be an integer from 1 to 100,000"),
+    ({"window": 10**20}, "window must be an integer from 1 to 100,000"),
+    ({"history": 10**6}, "history must be an integer from 0 to 100,000"),
+])  # fmt: skip
+def test_window_and_history_are_bounded(options: dict[str, Any], message: str) -> None:
+    with pytest.raises(TextclfError, match=message):
+        context_model(RNNContext(hidden_size=4), **options)
+
+
 def test_history_below_d1_plus_d2_is_refused() -> None:
     with pytest.raises(TextclfError, match=r"history \(1\) must be at least d1 \+ d2 = 3"):
         context_model(FeedForwardContext(2, 1), history=1)
@@ -163,10 +182,20 @@ def test_order_puts_texts_in_sequence_and_results_come_back_in_input_order() -> 
     reverse = list(range(8))[::-1]
     shuffled = model.predict_proba([texts[i] for i in reverse], groups=[0] * 8, order=reverse)
     np.testing.assert_allclose(shuffled, in_order[reverse], atol=1e-6)
-    with pytest.raises(TextclfError, match="order must be numbers"):
+    with pytest.raises(TextclfError, match="order must be finite numbers, got 'x'"):
         model.predict_proba(texts[:2], order=[1, "x"])
     with pytest.raises(TextclfError, match="8 texts but 3 groups"):
         model.predict_proba(texts, groups=[0, 0, 1])
+
+
+def test_orders_past_2_to_the_53_keep_their_exact_order() -> None:
+    model = context_model(FeedForwardContext(1, 1))
+    texts = texts_of(2)
+    small = model.predict_proba(texts, order=[2, 1])  # nanosecond timestamps differ past float64's 53 bits
+    np.testing.assert_allclose(model.predict_proba(texts, order=[2**60 + 2, 2**60 + 1]), small, atol=1e-6)
+    assert not np.allclose(model.predict_proba(texts, order=[1, 2]), small)
+    with pytest.raises(TextclfError, match="order must be finite numbers, got True"):
+        model.predict_proba(texts, order=[True, False])
 
 
 def test_windows_give_the_whole_group_result_for_feedforward() -> None:
@@ -192,6 +221,15 @@ def test_online_equals_batch_prediction(context: Any) -> None:
     online = OnlinePredictor(model)
     streamed = np.stack([online.push(g, t) for t, g in zip(texts, groups, strict=True)])
     np.testing.assert_allclose(streamed, batch, atol=1e-5)
+
+
+def test_online_forgets_an_ended_group() -> None:
+    model = context_model(FeedForwardContext(1, 0))
+    online = OnlinePredictor(model)
+    first = online.push("a", "good film")
+    online.push("a", "bad film")
+    online.end("a")
+    np.testing.assert_allclose(online.push("a", "good film"), first, atol=1e-6)  # a new conversation "a"
 
 
 def test_online_refuses_a_bidirectional_context() -> None:
@@ -284,5 +322,15 @@ def test_fit_checkpoint_predict_round_trip(tmp_path: Path) -> None:
     assert checkpoint["textclf"]["context"]["class_path"] == "textclf.context.FeedForwardContext"
     checkpoint["textclf"]["context"]["class_path"] = "os.system"
     torch.save(checkpoint, tmp_path / "hostile.ckpt")
-    with pytest.raises(TextclfError, match=r"unknown context head 'os\.system'"):
+    with pytest.raises(TextclfError, match=r"unknown context head 'os\.system' .*textclf\.context\.RNNContext"):
         TextClassifier.load_from_checkpoint(tmp_path / "hostile.ckpt")
+    checkpoint["textclf"]["context"]["class_path"] = "textclf.RNNContext"
+    checkpoint["textclf"]["context"]["init_args"] = {"dropout": "x"}
+    torch.save(checkpoint, tmp_path / "bad_args.ckpt")
+    with pytest.raises(TextclfError, match="its context head: RNNContext: dropout must be a number"):
+        TextClassifier.load_from_checkpoint(tmp_path / "bad_args.ckpt")
+    checkpoint = torch.load(path, weights_only=True)
+    checkpoint["textclf"]["model"]["window"] = 10**30  # would overflow the window arithmetic
+    torch.save(checkpoint, tmp_path / "huge_window.ckpt")
+    with pytest.raises(TextclfError, match=r"model\.window is 10+, not an integer from 1 to 100,000"):
+        TextClassifier.load_from_checkpoint(tmp_path / "huge_window.ckpt")

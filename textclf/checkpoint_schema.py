@@ -37,8 +37,8 @@ MODEL_KEYS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "embedding_dropout": (_is_rate, "a number in [0, 1)"),
     "dropout": (_is_rate, "a number in [0, 1)"),
     "multi_label": (lambda v: isinstance(v, bool), "true or false"),
-    "window": (lambda v: _is_int(v) and v >= 1, "a positive integer"),
-    "history": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+    "window": (lambda v: _is_int(v) and 1 <= v <= 100_000, "an integer from 1 to 100,000"),
+    "history": (lambda v: _is_int(v) and 0 <= v <= 100_000, "an integer from 0 to 100,000"),
 }
 """The model options a checkpoint may set, each with its check and what it must be (textclf writes the first five;
 ``window`` and ``history`` with a context head)."""

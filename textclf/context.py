@@ -41,6 +41,8 @@ __all__ = [
 ]
 
 RNN_HISTORY = 16  # default texts of history for a context without a bound of its own (an RNN)
+MAX_WINDOW = 100_000  # texts per window and of history at most (a checkpoint claiming more is refused)
+MAX_LAYERS = 16  # stacked layers of an RNN head at most
 
 
 def segment_positions(segments: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -204,11 +206,14 @@ class RNNContext(Context):
         super().__init__()
         if cell not in ("lstm", "gru"):
             raise TextclfError(f"RNNContext: cell must be 'lstm' or 'gru', got {cell!r}")
-        for name, value in (("hidden_size", hidden_size), ("num_layers", num_layers)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise TextclfError(f"RNNContext: {name} must be a positive integer, got {value!r}")
-        if not 0 <= float(dropout) < 1:
-            raise TextclfError(f"RNNContext: dropout must be in [0, 1), got {dropout!r}")
+        for name, value, most in (("hidden_size", hidden_size, None), ("num_layers", num_layers, MAX_LAYERS)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1 or (most and value > most):
+                bound = f" <= {most}" if most else ""
+                raise TextclfError(f"RNNContext: {name} must be a positive integer{bound}, got {value!r}")
+        if not isinstance(bidirectional, bool):
+            raise TextclfError(f"RNNContext: bidirectional must be true or false, got {bidirectional!r}")
+        if isinstance(dropout, bool) or not isinstance(dropout, int | float) or not 0 <= dropout < 1:
+            raise TextclfError(f"RNNContext: dropout must be a number in [0, 1), got {dropout!r}")
         self.cell, self.hidden_size, self.num_layers = cell, int(hidden_size), int(num_layers)
         self.bidirectional, self.dropout_rate = bool(bidirectional), float(dropout)
 
@@ -264,7 +269,7 @@ def build_context(config: Any, source: Any = "checkpoint") -> Context:
     """
     name = config.get("class_path") if isinstance(config, dict) else None
     if name not in CONTEXTS:
-        known = ", ".join(sorted(k for k in CONTEXTS if not k.startswith("textclf.")))
+        known = ", ".join(sorted(k for k in CONTEXTS if k.count(".") > 1))  # textclf.context.Class
         raise TextclfError(f"{source}: checkpoint names an unknown context head {name!r} (textclf's: {known})")
     init_args = config.get("init_args", {})
     if not isinstance(init_args, dict) or not all(isinstance(v, int | float | str | bool | None)
@@ -272,7 +277,7 @@ def build_context(config: Any, source: Any = "checkpoint") -> Context:
         raise TextclfError(f"{source}: context.init_args is not a mapping of plain values")
     try:
         return CONTEXTS[name](**init_args)
-    except (TypeError, TextclfError) as e:
+    except (TypeError, ValueError, TextclfError) as e:
         raise TextclfError(f"{source}: not a valid textclf checkpoint: its context head: {e}") from None
 
 
@@ -297,9 +302,10 @@ def head_for(
     needed = context.history()
     if history is None:
         history = RNN_HISTORY if needed is None else needed
+    for name, value, least in (("window", window, 1), ("history", history, 0)):
+        if isinstance(value, bool) or not isinstance(value, int) or not least <= value <= MAX_WINDOW:
+            raise TextclfError(f"{name} must be an integer from {least} to {MAX_WINDOW:,}, got {value!r}")
     if needed is not None and history < needed:
         raise TextclfError(f"history ({history}) must be at least d1 + d2 = {needed} for the feed-forward context")
-    if isinstance(window, bool) or not isinstance(window, int) or window < 1:
-        raise TextclfError(f"window must be a positive integer, got {window!r}")
     context.build(input_size, num_classes)
     return context, Windowing(int(window), int(history), 0 if context.causal else int(history))

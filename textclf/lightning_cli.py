@@ -201,7 +201,8 @@ class TextclfCLI(LightningCLI):
         config = self.config[self.subcommand] if self.subcommand else self.config
         resumed = _resumed_run(config)
         if resumed is not None and resumed == run_dir.resolve():
-            sampler = self.datamodule.train_dataloader().batch_sampler if self.datamodule else None
+            data = self.datamodule  # the model is not attached to the trainer yet: it says how to cut windows
+            sampler = data.loader("train", shuffle=True, model=self.model).batch_sampler if data else None
             assert isinstance(sampler, BucketBatchSampler)
             check_resume(str(config.ckpt_path), self.model, sampler.settings())  # before anything is written
             keep_metrics(self.trainer)

@@ -108,7 +108,7 @@ def write_batch(
     good = [i for i, ((text, _), _, _) in enumerate(held) if isinstance(text, str)]
     if good:
         positions = [held[i][2] for i in good]
-        order = None if None in positions else [float(p) for p in positions if p is not None]
+        order = None if None in positions else positions  # exact numbers (orders past 2**53 stay apart)
         texts, groups = [str(held[i][0][0]) for i in good], [held[i][1] for i in good]
         probs[good] = predict_groups(model, texts, groups=groups, order=order, batch_size=batch_size)
     for start in range(0, len(held), WRITE_CHUNK):

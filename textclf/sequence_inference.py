@@ -9,6 +9,7 @@ the rows in input order. :func:`predict_split` does the same for a prepared spli
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Callable, Hashable, Sequence
 from contextlib import AbstractContextManager
@@ -62,7 +63,7 @@ def predict_groups(
     texts: Sequence[str],
     *,
     groups: Sequence[Hashable] | None = None,
-    order: Sequence[float] | None = None,
+    order: Sequence[Any] | None = None,
     batch_size: int = 256,
 ) -> np.ndarray:
     """Probabilities ``(len(texts), num_labels)`` in input order, each text read with its group's context.
@@ -80,6 +81,11 @@ def predict_groups(
     """
     if isinstance(texts, str):
         raise TypeError("expected a list of texts, not one string")
+    if not all(isinstance(text, str) for text in texts):
+        bad = next(text for text in texts if not isinstance(text, str))
+        raise TextclfError(f"texts must be strings, got {type(bad).__name__} {bad!r:.40}")
+    if isinstance(groups, dict | set) or isinstance(order, dict | set):
+        raise TextclfError("groups and order must be sequences, one value per text, in the order of the texts")
     n = len(texts)
     keys: Sequence[Hashable] = [0] * n if groups is None else groups
     for name, values in (("groups", groups), ("order", order)):
@@ -94,21 +100,20 @@ def predict_groups(
     return result
 
 
-def _numbers(order: Sequence[Any]) -> np.ndarray:
-    try:
-        values = np.asarray(order, dtype=np.float64)
-    except (TypeError, ValueError):
-        bad = next((v for v in order if not isinstance(v, int | float) or isinstance(v, bool)), None)
-        raise TextclfError(f"order must be numbers, got {bad!r}") from None
-    if values.ndim != 1 or not np.isfinite(values).all():
-        raise TextclfError("order must be finite numbers, one per text")
+def _numbers(order: Sequence[Any]) -> list[Any]:
+    """``order`` as given (exact: no rounding to float64), once every value is a finite number."""
+    values = [v.item() if isinstance(v, np.generic) else v for v in order]
+    for value in values:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise TextclfError(f"order must be finite numbers, got {value!r}")
     return values
 
 
 class OnlinePredictor:
     """Score texts as they arrive, one at a time, with the context of the texts before them (causal heads only).
 
-    Each text is encoded once; per group the last ``history + window`` text vectors are kept, and the context head
+    Each text is encoded once; per group the last ``history + window`` text vectors are kept (until :meth:`end`
+    forgets the group: a long-running service should call it when a conversation ends), and the context head
     runs over the same texts that :func:`predict_groups` would give it, so the result equals the batch prediction
     of that text (up to float rounding).
 
@@ -129,9 +134,19 @@ class OnlinePredictor:
         self.model.to(self.device)
         self._groups: dict[Hashable, tuple[int, deque[torch.Tensor]]] = {}
 
+    def end(self, group: Hashable) -> None:
+        """Forget ``group`` (a finished conversation): its kept vectors are freed; a later text starts it anew."""
+        self._groups.pop(group, None)
+
     @torch.no_grad()
     def push(self, group: Hashable, text: str) -> np.ndarray:
-        """Probabilities ``(num_labels,)`` of ``text``, the next text of ``group``."""
+        """Probabilities ``(num_labels,)`` of ``text``, the next text of ``group``.
+
+        Raises:
+            TextclfError: ``text`` is not a string.
+        """
+        if not isinstance(text, str):
+            raise TextclfError(f"text must be a string, got {type(text).__name__}")
         model, w = self.model, self.windowing
         count, vectors = self._groups.get(group, (0, deque(maxlen=w.before + w.window)))
         batch = encode_texts(model, [text]).__getitems__([0])

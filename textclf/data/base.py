@@ -216,21 +216,22 @@ class TextDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         """Shuffled, length-bucketed training batches (sharded across DDP ranks)."""
-        return self._loader("train", shuffle=True)
+        return self.loader("train", shuffle=True)
 
     def val_dataloader(self) -> DataLoader:
         """Validation batches sorted by length."""
-        return self._loader("val", shuffle=False)
+        return self.loader("val", shuffle=False)
 
     def test_dataloader(self) -> DataLoader:
         """Test batches sorted by length."""
-        return self._loader("test", shuffle=False)
+        return self.loader("test", shuffle=False)
 
-    def _loader(self, name: str, shuffle: bool) -> DataLoader:
+    def loader(self, name: str, *, shuffle: bool, model: Any = None) -> DataLoader:
+        """Batches of split ``name``; for a model with a context head (``model``, default the trainer's), of windows."""
         trainer, dataset = self.trainer, self.split(name)
         batch_size = self.batch_size if shuffle else self.eval_batch_size
-        windowing = getattr(trainer.lightning_module, "windowing", None) if trainer is not None else None
-        if windowing is not None:  # a model with a context head: batches of windows of groups (data/groups.py)
+        model = model if model is not None or trainer is None else trainer.lightning_module
+        if (windowing := getattr(model, "windowing", None)) is not None:  # windows of groups (data/groups.py)
             windows = window_dataset(dataset, meta_groups(self.split_meta(name), f"{self} {name}"), windowing)
             dataset, batch_size = windows, windows.windows_per_batch(batch_size)  # type: ignore[assignment]
         shard = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)

@@ -7,12 +7,15 @@ by a seeded random partition, not stratified by label (a group holds many labels
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
 
 from textclf.errors import TextclfError
 from textclf.wording import counted
+
+log = logging.getLogger(__name__)
 
 
 def check_group_folds(num_groups: int, num_folds: int, source: str) -> None:
@@ -60,6 +63,10 @@ def group_holdout(first: np.ndarray, fraction: float, seed: int) -> tuple[np.nda
     count = min(max(round(fraction * len(reps)), 1), len(reps) - 1)
     held_reps = reps[np.random.default_rng(seed).permutation(len(reps))[:count]]
     held = np.isin(first, held_reps)
+    share = float(held.mean())
+    if not fraction / 2 <= share <= min(2 * fraction, 1.0):  # groups of very different sizes
+        message = "the %s held out are %.0f%% of the rows, not about %.0f%%: the groups differ much in size; give "
+        log.warning(message + "val/test files, or another seed", counted(count, "group"), 100 * share, 100 * fraction)
     return np.flatnonzero(~held), np.flatnonzero(held)
 
 

@@ -1,12 +1,12 @@
 """Ordered groups of texts (conversations, documents) cut into windows, and batches of whole windows.
 
-A sequential model (:class:`~textclf.sequential.SequentialClassifier`) classifies every text of a group with the
-texts around it. Groups can be long (an MRDA meeting has about 1,500 utterances), so each group is cut into windows
-of ``window`` consecutive texts, the texts the window *scores*; the window also reads up to ``before`` texts of the
-same group before them and ``after`` texts after them as context only (they are scored by their own window). Every
-text is scored exactly once, so losses and metrics count each text once. A feed-forward context with ``before >=
-d1 + d2`` gives exactly the result of the whole group; an RNN context sees at most ``before`` + its window position
-earlier texts (truncated history, the usual truncated-BPTT trade).
+A model with a context head (:mod:`textclf.context`, ``TextClassifier(context=...)``) classifies every text of a
+group with the texts around it. Groups can be long (an MRDA meeting has about 1,500 utterances), so each group is
+cut into windows of ``window`` consecutive texts, the texts the window *scores*; the window also reads up to
+``before`` texts of the same group before them and ``after`` texts after them as context only (they are scored by
+their own window). Every text is scored exactly once, so losses and metrics count each text once. A feed-forward
+context with ``before >= d1 + d2`` gives exactly the result of the whole group; an RNN context sees at most
+``before`` + its window position earlier texts (truncated history, the usual truncated-BPTT trade).
 
 Batches are lists of windows: the length-bucketing sampler of :mod:`textclf.data.batching` runs over windows (their
 "length" is their number of texts), so shuffling, DDP shards and mid-epoch resume work as for plain texts.
@@ -156,4 +156,6 @@ def order_rows(groups: Sequence[Hashable], order: Sequence[Any] | np.ndarray | N
     codes = np.fromiter((first.setdefault(g, len(first)) for g in groups), dtype=np.int64, count=len(groups))
     if order is None:
         return np.argsort(codes, kind="stable")
-    return np.lexsort((np.asarray(order), codes))
+    values = list(order)  # Python numbers compare exactly (integers past 2**53, e.g. nanosecond timestamps)
+    rows = sorted(range(len(values)), key=lambda i: (codes[i], values[i]))  # stable: ties keep file order
+    return np.asarray(rows, dtype=np.int64)
