@@ -10,9 +10,8 @@ the recipe::
     labels               class names in index order
     tokenizer            Tokenizer.to_dict()
     encoder              {"class_path": ..., "init_args": Encoder.config()}
-    model                {"embedding_dim", "embedding_mode", "embedding_dropout", "dropout", "multi_label"}, and
-                         "window", "history" with a context head
-    context              {"class_path": ..., "init_args": ...} of the context head (absent for a linear head)
+    model                {"embedding_dim", "embedding_mode", "embedding_dropout", "dropout", "multi_label"} (+ "window",
+    context              "history") and {"class_path", "init_args"} of the context head, when the model has one
 
 Files are read with ``torch.load(weights_only=True)``: plain containers and tensors only, never a pickled object.
 Encoder and context classes come from registries of textclf's own (:data:`ENCODERS`, ``context.CONTEXTS``).
@@ -189,10 +188,8 @@ def read_vocabulary(path: str | Path, tokenizer: TokenizerMode | None = None) ->
     config = read_checkpoint(path)["textclf"]
     mode = Tokenizer.from_dict(config["tokenizer"]).mode  # checked by read_checkpoint
     if tokenizer not in (None, mode):
-        raise TextclfError(
-            f"data.tokenizer is {tokenizer!r} but {path} was trained with the {mode!r} tokenizer, which its "
-            "vocabulary needs: leave data.tokenizer unset"
-        )
+        needs = f"{path} was trained with the {mode!r} tokenizer, which its vocabulary needs: unset data.tokenizer"
+        raise TextclfError(f"data.tokenizer is {tokenizer!r} but {needs}")
     return Vocabulary(config["vocab"], config["vocab_trained_size"]), mode
 
 
