@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import logging
+import os
 import random
 import sys
 import textwrap
@@ -343,6 +344,24 @@ def test_a_failed_run_leaves_no_output_and_an_existing_one_untouched(
     with pytest.raises(TextclfError, match=r"the output .*good\.txt is also an input"):
         predict_files(str(checkpoint), [str(good)], str(good))
     assert good.read_text() == "good film\n"
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX only")
+def test_a_named_pipe_as_the_output_is_written_in_place_not_replaced(checkpoint: Path, tmp_path: Path) -> None:
+    """-o /dev/null (as root) used to replace the device with a regular file; a FIFO stands for any device."""
+    import stat
+    import threading
+
+    source, pipe = tmp_path / "in.txt", tmp_path / "out.pipe"
+    source.write_text("good film\nbad film\n")
+    os.mkfifo(pipe)
+    received: list[str] = []
+    reader = threading.Thread(target=lambda: received.append(pipe.read_text()), daemon=True)
+    reader.start()
+    predict_files(str(checkpoint), [str(source)], str(pipe))
+    reader.join(timeout=30)
+    assert stat.S_ISFIFO(os.stat(pipe).st_mode)  # still a pipe
+    assert [json.loads(line)["text"] for line in received[0].splitlines()] == ["good film", "bad film"]
 
 
 def test_texts_are_cut_to_the_token_limit(checkpoint: Path, tmp_path: Path) -> None:

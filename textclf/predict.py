@@ -261,12 +261,17 @@ def _output_file(output: str) -> Iterator[IO[str]]:
     """``output`` opened for writing, as a temporary file in its folder renamed to ``output`` on success.
 
     Any error deletes the temporary file, so a failed run leaves neither an empty or partial output nor a
-    changed existing one. ``-`` is stdout, written as it goes.
+    changed existing one. ``-`` is stdout, written as it goes; so is an existing device or named pipe
+    (``/dev/null``, a FIFO), which a rename would replace with a regular file.
     """
     if output == "-":
         yield sys.stdout
         return
     path = Path(output)
+    if path.exists() and not path.is_file() and not path.is_dir():  # a device or a FIFO: written in place
+        with open(path, "w", encoding="utf-8", newline="") as stream:
+            yield stream
+        return
     temporary = path.with_name(f".{path.name}.{os.getpid()}.part")
     try:
         handle = open(temporary, "w", encoding="utf-8", newline="")  # noqa: SIM115
