@@ -23,7 +23,6 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from textclf.data.groups import Windowing
 from textclf.errors import TextclfError
 from textclf.numbers import DropoutRate, NonNegativeInt, PositiveInt
 
@@ -283,8 +282,10 @@ def build_context(config: Any, source: Any = "checkpoint") -> Context:
 
 def head_for(
     context: Context | None, input_size: int, num_classes: int, window: int, history: int | None
-) -> tuple[nn.Module, Windowing | None]:
-    """The model's head and how its data is cut: a linear layer and None, or the built context head and its windows.
+) -> tuple[nn.Module, tuple[int, int, int] | None]:
+    """The model's head, and how its data is cut: a linear layer and None, or the built context head and a cut.
+
+    The cut is ``(window, before, after)``, the fields of :class:`textclf.data.groups.Windowing`.
 
     Args:
         context: the context head, or None for the plain classifier.
@@ -308,4 +309,4 @@ def head_for(
     if needed is not None and history < needed:
         raise TextclfError(f"history ({history}) must be at least d1 + d2 = {needed} for the feed-forward context")
     context.build(input_size, num_classes)
-    return context, Windowing(int(window), int(history), 0 if context.causal else int(history))
+    return context, (int(window), int(history), 0 if context.causal else int(history))

@@ -19,6 +19,7 @@ from torchmetrics import MeanMetric, Metric, MetricCollection
 
 from textclf import checkpoint, inference, sequence_inference
 from textclf.context import Context, context_config, head_for
+from textclf.data.groups import Windowing
 from textclf.embedding import EmbeddingMode, WordEmbedding, embedding_size
 from textclf.encoders import Encoder
 from textclf.errors import TextclfError
@@ -148,7 +149,8 @@ class TextClassifier(FitSetup):
         self.encoder = encoder
         self.embedding_dropout = nn.Dropout(embedding_dropout)
         self.dropout = nn.Dropout(dropout)
-        self.head, self.windowing = head_for(context, encoder.output_size, len(self.labels), window, history)
+        self.head, cut = head_for(context, encoder.output_size, len(self.labels), window, history)
+        self.windowing = None if cut is None else Windowing(*cut)  # how the data module cuts groups into windows
         derived = {  # plain values for loggers' hparams.yaml, beside the arguments saved above
             "labels": self.labels,
             "vocab_size": len(self.vocab),
