@@ -13,6 +13,7 @@ import os
 import tempfile
 import threading
 import unicodedata
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +26,13 @@ from hypothesis import strategies as st
 
 from textclf.data.files import FileDataModule
 from textclf.data.readers import read_labelled
-from textclf.data.records import iter_records
+from textclf.data.records import iter_located_records
 from textclf.errors import TextclfError
+
+
+def iter_records(source: str, **options: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+    """predict's records as (text, fields), without where each one is."""
+    return ((text, fields) for text, fields, _, _ in iter_located_records(source, **options))
 
 
 def jsonl(path: Path, rows: list[Any]) -> Path:

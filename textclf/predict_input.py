@@ -18,7 +18,7 @@ from textclf.data.grouping import order_number
 from textclf.data.labels import label_name
 from textclf.data.lines import iter_text_lines
 from textclf.data.readers import file_format
-from textclf.data.records import iter_located_records, iter_records
+from textclf.data.records import iter_located_records
 from textclf.errors import TextclfError
 from textclf.predict_output import Record, Unreadable
 from textclf.wording import counted
@@ -42,7 +42,7 @@ def read_records(
 ) -> Iterator[Record]:
     """Stream ``(text, fields)`` from a CSV, TSV, JSONL, Parquet or plain text file, or ``-`` (stdin).
 
-    Tables and JSONL are read as training reads them (:func:`textclf.data.readers.iter_records`); plain text and
+    Tables and JSONL are read as training reads them (:func:`textclf.data.records.iter_located_records`); plain text and
     stdin by :func:`textclf.data.lines.iter_text_lines`: a record per line, empty lines included (as the empty
     text), the id field holding the 1-based line number; a line that cannot be decoded or holds a NUL byte is an
     :class:`Unreadable` text (logged). With ``max_chars``, texts are cut to their first ``max_chars`` characters
@@ -55,7 +55,8 @@ def read_records(
             ``header`` false for an input that is not CSV or TSV.
     """
     if source != "-" and file_format(Path(source)) != "lines":
-        records = iter_records(source, text_column, id_column, keep_columns, header=header)
+        located = iter_located_records(source, text_column, id_column, keep_columns, header=header)
+        records = ((text, values) for text, values, _, _ in located)
         yield from cut_texts(records, source, max_chars)
         return
     check_input(source)

@@ -3,7 +3,7 @@
 Labelled files (training, evaluation): :func:`read_labelled`, or the readers below it, which return plain lists
 ``(texts, labels)`` (labels as strings, None when the file has no labels), except :func:`stream_table`, whose
 texts stay on disk (a :class:`TextStream`) for corpora larger than memory. Texts to classify (``textclf
-predict``): :func:`textclf.data.records.iter_records`, which streams them. Both read every format and encoding
+predict``): :func:`textclf.data.records.iter_located_records`, which streams them. Both read every format and encoding
 the same way (the encodings: :mod:`textclf.data.encoding`; tables: :mod:`textclf.data.tables`; tables without
 a header row: :mod:`textclf.data.columns`). Every problem a user can cause becomes a one-line
 :class:`TextclfError` naming the file, column, row or line.

@@ -23,23 +23,6 @@ Record = tuple[str, dict[str, Any]]  # (text, {field: value}): the fields copied
 Located = tuple[str, dict[str, Any], str, int]  # a Record and where it is: unit ("row", "line", "item"), number
 
 
-def iter_records(
-    source: str,
-    text_column: str | int = "text",
-    id_column: str | int | None = None,
-    fields: Sequence[str | int] = (),
-    *,
-    fmt: str = "auto",
-    encoding: str = "auto",
-    header: bool = True,
-) -> Iterator[Record]:
-    r"""Stream ``(text, {field: value})`` from a file, or ``-`` for stdin (see :func:`iter_located_records`)."""
-    for text, values, _, _ in iter_located_records(
-        source, text_column, id_column, fields, fmt=fmt, encoding=encoding, header=header
-    ):
-        yield text, values
-
-
 def iter_located_records(
     source: str,
     text_column: str | int = "text",
