@@ -10,7 +10,7 @@ import os
 import random
 import subprocess
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ import yaml
 
 from textclf import FileDataModule, RNNEncoder, TextClassifier, Vocabulary
 from textclf.cli import main
+from textclf.data.records import iter_located_records
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 # CLI overrides that keep a trainer quiet (no progress bar, no model summary)
@@ -225,3 +226,8 @@ def small_fit_args(
         train_rows=train_rows,
         test_rows=test_rows,
     )
+
+
+def iter_records(source: str, *args: Any, **options: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+    """predict's records as (text, fields), without where each one is (:func:`iter_located_records`)."""
+    return ((text, fields) for text, fields, _, _ in iter_located_records(source, *args, **options))

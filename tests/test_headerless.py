@@ -12,12 +12,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from factories import QUIET_TRAINER_ARGS, RECIPES, sentiment_rows, write_file, write_vectors
+from factories import QUIET_TRAINER_ARGS, RECIPES, iter_records, sentiment_rows, write_file, write_vectors
 
 from textclf import FileDataModule, TextclfError
 from textclf.cli import main
 from textclf.data.readers import read_labelled
-from textclf.data.records import iter_records
 from textclf.evaluate import evaluate_file
 from textclf.predict import predict_files
 

@@ -13,26 +13,19 @@ import os
 import tempfile
 import threading
 import unicodedata
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from factories import write_file
+from factories import iter_records, write_file
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from textclf.data.files import FileDataModule
 from textclf.data.readers import read_labelled
-from textclf.data.records import iter_located_records
 from textclf.errors import TextclfError
-
-
-def iter_records(source: str, **options: Any) -> Iterator[tuple[str, dict[str, Any]]]:
-    """predict's records as (text, fields), without where each one is."""
-    return ((text, fields) for text, fields, _, _ in iter_located_records(source, **options))
 
 
 def jsonl(path: Path, rows: list[Any]) -> Path:

@@ -3,7 +3,7 @@ import logging
 from pathlib import Path
 
 import pytest
-from factories import write_file
+from factories import iter_records, write_file
 
 from textclf.data.encoding import decode, decode_bytes, detect_encoding
 from textclf.data.readers import (
@@ -15,7 +15,6 @@ from textclf.data.readers import (
     read_table,
     require_labels,
 )
-from textclf.data.records import iter_records
 from textclf.data.splits import TextStream
 from textclf.errors import TextclfError
 
