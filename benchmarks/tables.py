@@ -1,0 +1,165 @@
+"""The report of benchmarks/run.py: mean ± std tables, the per-cell list with commands, and a PNG plot.
+
+Written from the results file alone, so that ``python benchmarks/run.py --report-only`` redraws it. Per corpus, the
+textclf configuration reported as "ours" is the one with the best mean *validation* accuracy; its test accuracy is
+then read off (the test split was scored once per cell, never used to choose).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from grid import CORPORA, GOALS, MODELS, VECTORS
+from report import update_section
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+
+def groups(results: dict[str, Any]) -> dict[tuple[str, str, str], list[dict[str, Any]]]:
+    """The cells of each (corpus, model, vectors), in seed order."""
+    found: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
+    for cell in sorted(results["cells"].values(), key=lambda c: c["seed"]):
+        found[(cell["corpus"], cell["model"], cell["vectors"])].append(cell)
+    return found
+
+
+def mean_std(values: list[float]) -> str:
+    """``91.3 ± 0.4`` in % (sample std over seeds; ``91.3`` alone for one seed)."""
+    mean = 100 * statistics.fmean(values)
+    return f"{mean:.1f} ± {100 * statistics.stdev(values):.1f}" if len(values) > 1 else f"{mean:.1f}"
+
+
+def config_name(model: str, vectors: str) -> str:
+    return MODELS[model].title if vectors == "-" else f"{MODELS[model].title}; {VECTORS[vectors].title}"
+
+
+def summary_table(found: dict[tuple[str, str, str], list[dict[str, Any]]]) -> str:
+    """One row per corpus: ours (chosen on validation), fastText uni/bigrams, the goal, the best published."""
+    rows = ["| corpus | ours: test acc | chosen on val | fastText uni | fastText bi | goal | best published |",
+            "| --- | ---: | --- | ---: | ---: | ---: | --- |"]  # fmt: skip
+    for key, corpus in CORPORA.items():
+        mine = {k: v for k, v in found.items() if k[0] == key and k[2] != "-"}
+        if mine:
+            (_, model, vectors), cells = max(mine.items(), key=lambda kv: statistics.fmean(c["val/acc"] for c in kv[1]))
+            ours = mean_std([c["test/acc"] for c in cells])
+            chosen = f"{config_name(model, vectors)} ({len(cells)} seeds)"
+        else:
+            ours, chosen = "not run", ""
+        fast = [found.get((key, m, "-")) for m in ("fasttext_uni", "fasttext_bi")]
+        fast_text = [mean_std([c["test/acc"] for c in cells]) if cells else "not run" for cells in fast]
+        best = max(corpus.published, key=lambda p: p[1])
+        rows.append(f"| {corpus.title} | {ours} | {chosen} | {fast_text[0]} | {fast_text[1]} | {GOALS[key]:.1f} | "
+                    f"{best[0]} {best[1]:.1f} |")  # fmt: skip
+    return "\n".join(rows)
+
+
+def detail_table(found: dict[tuple[str, str, str], list[dict[str, Any]]]) -> str:
+    """Every configuration that ran: test and validation mean ± std over seeds, minutes per seed, and published rows."""
+    rows = ["| corpus | configuration | test acc (%) | val acc (%) | seeds | min per seed |",
+            "| --- | --- | ---: | ---: | ---: | ---: |"]  # fmt: skip
+    for key, corpus in CORPORA.items():
+        for (c, model, vectors), cells in sorted(found.items()):
+            if c != key:
+                continue
+            minutes = statistics.fmean(cell["seconds"] for cell in cells) / 60
+            test, val = mean_std([x["test/acc"] for x in cells]), mean_std([x["val/acc"] for x in cells])
+            rows.append(
+                f"| {corpus.title} | {config_name(model, vectors)} | {test} | {val} | {len(cells)} | {minutes:.1f} |"
+            )
+        rows += [f"| {corpus.title} | published: {name} | {value:.1f} | | | |" for name, value in corpus.published]
+    return "\n".join(rows)
+
+
+def cells_list(results: dict[str, Any]) -> str:
+    """Every cell: its numbers, wall time, commit, and the exact command that produced it."""
+    lines = ["# Benchmark cells", "", "Written by `python benchmarks/run.py` from its results file; each line is one "
+             "cell (one seed) and the command that ran it, from the repository root with `TEXTCLF_DATA` and "
+             "`TEXTCLF_VECTORS` set. fastText cells run inside the runner: rerun one with "
+             "`python benchmarks/run.py --only KEY --rerun`.", ""]  # fmt: skip
+    for name, vec in sorted(results.get("vectors", {}).items()):
+        lines.append(f"- vectors `{name}`: {vec['seconds'] / 60:.1f} min, `{vec['command']}`")
+    lines.append("")
+    lines.append("| cell | test acc (%) | val acc (%) | min | commit | finished | command |")
+    lines.append("| --- | ---: | ---: | ---: | --- | --- | --- |")
+    for key, cell in sorted(results["cells"].items()):
+        numbers = f"{100 * cell['test/acc']:.2f} | {100 * cell['val/acc']:.2f} | {cell['seconds'] / 60:.1f}"
+        lines.append(f"| {key} | {numbers} | {cell['commit']} | {cell['finished']} | `{cell['command']}` |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(found: dict[tuple[str, str, str], list[dict[str, Any]]], path: Path) -> None:
+    """One panel per corpus: each configuration's test accuracy (mean ± std over seeds), the published numbers."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    corpora = [k for k in CORPORA if any(g[0] == k for g in found)]
+    if not corpora:
+        return
+    fig, axes = plt.subplots(len(corpora), 1, figsize=(9, 1.2 + 0.32 * max(
+        len([g for g in found if g[0] == k]) + len(CORPORA[k].published) for k in corpora) * len(corpora)))  # fmt: skip
+    for ax, key in zip([axes] if len(corpora) == 1 else axes, corpora, strict=True):
+        mine = [g for g in found if g[0] == key]
+        mine.sort(key=lambda g: statistics.fmean(c["test/acc"] for c in found[g]))
+        labels = [config_name(m, v) for _, m, v in mine] + [f"published: {n}" for n, _ in CORPORA[key].published]
+        means = [100 * statistics.fmean(c["test/acc"] for c in found[g]) for g in mine]
+        stds = [100 * statistics.stdev([c["test/acc"] for c in found[g]]) if len(found[g]) > 1 else 0 for g in mine]
+        ax.errorbar(means, range(len(mine)), xerr=stds, fmt="o", color="tab:blue", capsize=3)
+        published = [v for _, v in CORPORA[key].published]
+        ax.plot(published, range(len(mine), len(labels)), "s", color="tab:gray")
+        ax.axvline(GOALS[key], color="tab:red", linestyle=":", linewidth=1)
+        ax.set_yticks(range(len(labels)), labels, fontsize=7)
+        ax.set_title(f"{CORPORA[key].title}: test accuracy (%), mean ± std over seeds; dotted: goal", fontsize=8)
+        lows = [m - s for m, s in zip(means, stds, strict=True)] + published
+        ax.set_xlim(math.floor(min(lows)) - 1, max(100.0, GOALS[key]) if min(lows) > 80 else max(published) + 3)
+        ax.tick_params(axis="x", labelsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_report(results: dict[str, Any], quick: bool, base: Path) -> None:
+    """The report: docs/benchmarks.md (section ``accuracy-grid``), docs/benchmarks/cells.md and docs/benchmarks.png.
+
+    ``quick`` writes the same three files under ``base`` instead, leaving docs/ alone.
+    """
+    found = groups(results)
+    folder = base if quick else DOCS / "benchmarks"
+    folder.mkdir(parents=True, exist_ok=True)
+    png = folder / "accuracy.png"
+    plot(found, png)
+    (folder / "cells.md").write_text(cells_list(results))
+    machines = sorted({c["machine"] for c in results["cells"].values()})
+    hours = sum(c["seconds"] for c in results["cells"].values()) / 3600
+    hours += sum(v["seconds"] for v in results.get("vectors", {}).values()) / 3600
+    markdown = f"""## Accuracy against the published numbers and fastText
+
+Test accuracy (%), mean ± sample std over seeds (1, 2, 3), written by `python benchmarks/run.py`
+({"quick grid: short training, not comparable" if quick else "the full grid"}). MR and Subj are the mean over 10
+folds (`textclf cv --folds 10`); the others test on the corpus's own test set (SST-2 on its 1,821 sentences,
+whether trained on sentences or on the GLUE phrases). "Ours" is the textclf configuration with the best mean
+validation accuracy; the test split is read once per cell and never used to choose. fastText (pip `fasttext-wheel`)
+runs on the same splits, tokens and seeds (benchmarks/fasttext_baseline.py). Machine: {", ".join(machines) or "-"};
+the {len(results["cells"])} cells here took {hours:.1f} h. Every cell, its command and its time:
+[benchmarks/cells.md](benchmarks/cells.md); plot: [benchmarks/accuracy.png](benchmarks/accuracy.png).
+
+{summary_table(found)}
+
+Published numbers are from the papers with their own vectors (Kim 2014 and Zhou et al. 2016: word2vec 300d on
+100B words of Google News; Tai et al. 2015: GloVe 840B) and, for SST, trained on the phrases. A cell "not run" has
+no result in docs/benchmarks/results.json yet (`python benchmarks/run.py --list` shows what is left).
+
+### Every configuration
+
+{detail_table(found)}
+
+![test accuracy per configuration](benchmarks/accuracy.png)"""
+    if quick:
+        (folder / "benchmarks.md").write_text(markdown + "\n")
+    else:
+        update_section("accuracy-grid", markdown)
