@@ -72,7 +72,8 @@ def parses(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
 
 def _reference(path: Path, vocab: list[str], seed: int = 0) -> tuple[np.ndarray, list[bool]]:
     """docs/vectors.md's recipe, from gensim KeyedVectors of the strict readers: exact, lowercase, capitalised;
-    <pad> zero; the rest U(-a, a), a = sqrt(3) * std of the found values, from default_rng(seed)."""
+    a fastText model's subword vector (gensim's); <pad> zero; the rest U(-a, a), a = sqrt(3) * std of the found
+    values, from default_rng(seed)."""
     kv = V.load_keyed_vectors(path)
     rows = [next((kv.key_to_index[k] for k in (w, w.lower(), w.capitalize()) if k in kv.key_to_index), -1)
             for w in vocab]  # fmt: skip
@@ -83,7 +84,10 @@ def _reference(path: Path, vocab: list[str], seed: int = 0) -> tuple[np.ndarray,
         if r >= 0:
             matrix[i] = kv.vectors[r]
     a = math.sqrt(3) * float(np.std(matrix[found], dtype=np.float64))
-    missing = [i for i, f in enumerate(found) if not f and i > 0]
+    subword = [i for i, r in enumerate(rows) if r < 0 and i > 1 and getattr(kv, "bucket", 0)]
+    for i in subword:
+        matrix[i] = kv.get_vector(vocab[i])
+    missing = [i for i, f in enumerate(found) if not f and i > 0 and i not in subword]
     matrix[missing] = np.random.default_rng(seed).uniform(-a, a, size=(len(missing), kv.vector_size))
     return matrix, found
 

@@ -19,6 +19,7 @@ from textclf.errors import TextclfError
 from textclf.vectors.binary import read_word2vec_binary
 from textclf.vectors.fasttext import check_fasttext_vocabulary
 from textclf.vectors.parse import NUMBER, ParsedVectors, ProgressHook, file_head
+from textclf.vectors.subwords import SubwordVectors, fasttext_subwords
 from textclf.vectors.text import read_text_vectors
 
 if TYPE_CHECKING:
@@ -238,7 +239,8 @@ def read_vectors(
     """The words and float32 matrix of a vectors file, with the same checks as :func:`load_keyed_vectors`.
 
     gensim is imported only for a fastText model, whose own vocabulary words and their (full-word) vectors are
-    returned, as :func:`load_keyed_vectors`'s ``index_to_key`` and ``vectors``.
+    returned, as :func:`load_keyed_vectors`'s ``index_to_key`` and ``vectors``, in a
+    :class:`~textclf.vectors.subwords.SubwordVectors` that also holds its n-gram matrix (None without subwords).
 
     Args:
         path: The vectors file.
@@ -249,7 +251,8 @@ def read_vectors(
         The unique words in file order with their ``(words, dim)`` float32 vectors, and the file's format.
 
     Raises:
-        TextclfError: as :func:`load_keyed_vectors`.
+        TextclfError: as :func:`load_keyed_vectors`; or a fastText model's word or n-gram vectors hold a nan or
+            an infinity.
     """
     path = Path(path)
     fmt, gzipped, sniffed = _checked_format(path, fmt)
@@ -258,7 +261,8 @@ def read_vectors(
     kv = _load_fasttext(path, gzipped, sniffed)
     if len(kv.index_to_key) == 0:
         raise TextclfError(f"vectors file {path} holds no vectors")
-    return ParsedVectors(list(kv.index_to_key), np.ascontiguousarray(kv.vectors, dtype=np.float32)), fmt
+    subwords = fasttext_subwords(kv, path)
+    return SubwordVectors(list(kv.index_to_key), np.ascontiguousarray(kv.vectors, dtype=np.float32), subwords), fmt
 
 
 def _checked_format(path: Path, fmt: VectorsFormat | None) -> tuple[VectorsFormat, bool, VectorsFormat | None]:

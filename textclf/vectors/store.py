@@ -7,7 +7,9 @@ a progress bar) into the cache entry ``<cache_dir>/vectors-store/<key>/``:
   ``allow_pickle=False``: only the rows a vocabulary needs are read;
 - ``words.json``: the words in file order, a JSON array of ASCII-escaped strings (any word survives exactly,
   newlines and NUL bytes included, and nothing in it can run);
-- ``meta.json``: the source file, its format, the counts and how long the parse took.
+- ``meta.json``: the source file, its format, the counts and how long the parse took;
+- for a fastText model with subwords, ``ngrams.npy``: its float32 ``(bucket, dim)`` n-gram matrix, memory-mapped
+  the same way (see :mod:`textclf.vectors.subwords`), and its ``min_n``/``max_n``/``bucket`` in ``meta.json``.
 
 The key is :func:`vectors_identity`. Entries are built under the cache's file lock in a staging folder (one
 parse however many processes ask at once; a killed parse leaves no entry). An entry whose files do not have the
@@ -32,6 +34,7 @@ from textclf.data.cache import CacheEntry
 from textclf.errors import TextclfError
 from textclf.vectors import files
 from textclf.vectors.progress import ParseProgress
+from textclf.vectors.subwords import Subwords, SubwordVectors
 from textclf.wording import counted
 
 logger = logging.getLogger(__name__)
@@ -49,8 +52,9 @@ class StoreDamaged(ValueError):
 class StoredVectors:
     """A parsed vectors file: ``words[i]`` has the float32 row ``vectors[i]``; ``index`` maps a word to its row.
 
-    ``vectors`` is memory-mapped from ``folder`` (held in memory when the file was parsed by this process).
-    ``folder`` is None when the parse could not be cached.
+    ``vectors`` (and ``subwords.ngrams``) are memory-mapped from ``folder`` (held in memory when the file was
+    parsed by this process). ``folder`` is None when the parse could not be cached. ``subwords`` is the n-gram
+    matrix of a fastText model (None for other formats and for a model without subwords).
     """
 
     source: Path
@@ -60,6 +64,7 @@ class StoredVectors:
     index: dict[str, int]
     folder: Path | None
     parsed_now: bool
+    subwords: Subwords | None = None
 
     def gather(self, rows: np.ndarray) -> np.ndarray:
         """The float32 vectors of ``rows`` (indexes into ``words``), shape ``(len(rows), dim)``.
@@ -72,9 +77,24 @@ class StoredVectors:
             raise StoreDamaged(f"non-finite values in {self.folder}")
         return out
 
+    def subword_vectors(self, words: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """The subword vectors of ``words`` and which have one (see :meth:`.Subwords.vectors`); none without subwords.
+
+        Raises:
+            StoreDamaged: a gathered n-gram row holds a non-finite value (no parse lets one through).
+        """
+        if self.subwords is None:
+            return np.zeros((len(words), self.vectors.shape[1]), np.float32), np.zeros(len(words), bool)
+        out, has = self.subwords.vectors(words)
+        if not np.isfinite(out).all():
+            raise StoreDamaged(f"non-finite values in {self.folder} (ngrams.npy)")
+        return out, has
+
     def describe(self) -> str:
         """``glove.6B.50d.txt.gz already parsed (400,000 words x 50 dims, cache PATH)`` and the like."""
         size = f"{counted(len(self.words), 'word')} x {self.vectors.shape[1]} dims"
+        if self.subwords is not None:
+            size += f" and {counted(self.subwords.bucket, 'n-gram bucket')}"
         if not self.parsed_now:
             return f"{self.source.name} already parsed ({size}, cache {self.folder})"
         return f"{self.source.name} parsed ({size}, {f'cache {self.folder}' if self.folder else 'not cached'})"
@@ -125,11 +145,18 @@ def use_stored_vectors(path: Path, cache_dir: str | os.PathLike[str] | None, use
     try:
         return use(stored)
     except StoreDamaged as e:
-        if stored.parsed_now or entry is None:  # the readers refuse such values: only gensim's fastText reader
-            raise TextclfError(f"vectors file {path}: a vector holds a non-finite value (nan or inf)") from e
+        if stored.parsed_now or entry is None:  # the readers refuse such values: a parse lets none through
+            raise _non_finite(path) from e
         logger.warning("rebuilding damaged %s cache entry %s: %s", KIND, entry.path, e)
         entry.discard()
+    try:
         return use(_stored(entry, path))
+    except StoreDamaged as e:
+        raise _non_finite(path) from e
+
+
+def _non_finite(path: Path) -> TextclfError:
+    return TextclfError(f"vectors file {path}: a vector holds a non-finite value (nan or inf)")
 
 
 def parse_vectors(path: Path, folder: Path | None) -> StoredVectors:
@@ -142,7 +169,8 @@ def parse_vectors(path: Path, folder: Path | None) -> StoredVectors:
     words, dim = len(parsed.words), parsed.vectors.shape[1]
     seconds = time.perf_counter() - start
     logger.info("vectors: parsed %s (%s): %s x %d dims in %.1f s", path.name, fmt, counted(words, "word"), dim, seconds)
-    return StoredVectors(path, fmt, parsed.words, parsed.vectors, _index(parsed.words), folder, True)
+    subwords = parsed.subwords if isinstance(parsed, SubwordVectors) else None
+    return StoredVectors(path, fmt, parsed.words, parsed.vectors, _index(parsed.words), folder, True, subwords)
 
 
 def _index(words: list[str]) -> dict[str, int]:
@@ -163,14 +191,18 @@ def _stored(entry: CacheEntry, path: Path) -> StoredVectors:
     except OSError as e:
         logger.warning("cannot store the parsed vectors in %s: %s", entry.path, " ".join(str(e).split()))
         stored = parsed[0] if parsed else parse_vectors(path, None)
-        return StoredVectors(path, stored.fmt, stored.words, stored.vectors, stored.index, None, True)
+        return StoredVectors(path, stored.fmt, stored.words, stored.vectors, stored.index, None, True, stored.subwords)
 
 
 def _write(stored: StoredVectors, folder: Path) -> None:
     np.save(folder / "vectors.npy", np.ascontiguousarray(stored.vectors, dtype=np.float32), allow_pickle=False)
     (folder / "words.json").write_text(json.dumps(stored.words, ensure_ascii=True), encoding="ascii")
     words, dim = stored.vectors.shape
-    meta = {"source": str(stored.source.resolve()), "format": stored.fmt, "words": words, "dim": dim}
+    meta: dict[str, Any] = {"source": str(stored.source.resolve()), "format": stored.fmt, "words": words, "dim": dim}
+    if stored.fmt == "fasttext-binary":  # null: a model without subwords (an older entry has no such key)
+        meta["subwords"] = None if stored.subwords is None else stored.subwords.settings()
+    if stored.subwords is not None:
+        np.save(folder / "ngrams.npy", stored.subwords.ngrams, allow_pickle=False)
     (folder / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
 
 
@@ -189,4 +221,25 @@ def _read(folder: Path, path: Path) -> StoredVectors:
     index = _index(words)
     if len(index) != count:
         raise StoreDamaged("words.json repeats words")
-    return StoredVectors(path, fmt, words, vectors, index, folder, False)
+    return StoredVectors(path, fmt, words, vectors, index, folder, False, _read_subwords(folder, meta, dim))
+
+
+def _read_subwords(folder: Path, meta: dict[str, Any], dim: int) -> Subwords | None:
+    """The entry's n-gram matrix (fastText models with subwords), checked against meta.json like the vectors."""
+    if meta["format"] != "fasttext-binary":
+        return None
+    if "subwords" not in meta:
+        raise StoreDamaged("meta.json of a fastText model has no subword settings (an entry of an older textclf)")
+    settings = meta["subwords"]
+    if settings is None:
+        return None
+    keys = ("min_n", "max_n", "bucket")
+    if not (isinstance(settings, dict) and set(settings) == set(keys) and {type(settings[k]) for k in keys} == {int}):
+        raise StoreDamaged(f"meta.json states subword settings {settings!r}")
+    min_n, max_n, bucket = (int(settings[k]) for k in keys)
+    if not (0 <= min_n <= max_n and max_n >= 1 and bucket >= 1):
+        raise StoreDamaged(f"meta.json states subword settings {settings!r}")
+    ngrams = np.load(folder / "ngrams.npy", mmap_mode="r", allow_pickle=False)
+    if ngrams.dtype != np.float32 or ngrams.shape != (bucket, dim):
+        raise StoreDamaged(f"ngrams.npy holds {ngrams.dtype} {ngrams.shape}, meta.json states ({bucket}, {dim})")
+    return Subwords(min_n, max_n, ngrams)
