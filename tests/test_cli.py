@@ -208,10 +208,10 @@ def test_help_lists_every_subcommand_with_its_description(
     with pytest.raises(SystemExit) as exit_info:
         main(["--help"])
     assert exit_info.value.code == 0
-    listed = {line.split()[0]: line.split(None, 1)[1] for line in capsys.readouterr().out.splitlines()[-10:]}
+    listed = {line.split()[0]: line.split(None, 1)[1] for line in capsys.readouterr().out.splitlines()[-11:]}
     assert listed == DESCRIPTIONS
     assert list(DESCRIPTIONS) == ["fit", "validate", "test", "predict", "evaluate", "export", "serve", "explain", "cv",
-                                 "tune"]  # fmt: skip
+                                 "tune", "vectors"]  # fmt: skip
 
 
 def test_serve_and_explain_descriptions_are_their_modules() -> None:
@@ -421,7 +421,7 @@ def imported(*args: str) -> set[str]:
 
 
 HELPS = [["--help"], ["predict", "--help"], ["export", "--help"], ["serve", "--help"], ["explain", "--help"],
-         ["cv", "--help"], ["tune", "--help"]]  # fmt: skip
+         ["cv", "--help"], ["tune", "--help"], ["vectors", "train", "--help"]]  # fmt: skip
 
 
 @pytest.mark.parametrize("args", HELPS)

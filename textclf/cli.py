@@ -5,7 +5,8 @@ for them). ``predict``, ``evaluate``, ``export``, ``serve`` and ``explain`` run 
 (:mod:`textclf.commands`; serve and explain live in :mod:`textclf.serve_cli` and :mod:`textclf.explain_cli`): they are
 parsed here by a jsonargparse parser of the same family, without LightningCLI, and ``textclf --help`` lists every
 subcommand without importing torch. All of them take ``-c config.yaml``, ``--print_config`` and ``--threads``.
-``textclf cv`` hands its arguments to :func:`textclf.cv.main`, ``textclf tune`` to :func:`textclf.tune.main`.
+``textclf cv`` hands its arguments to :func:`textclf.cv.main`, ``textclf tune`` to :func:`textclf.tune.main`,
+``textclf vectors`` (``vectors train``: word vectors of your own text) to :func:`textclf.vectors_cli.main`.
 """
 
 from __future__ import annotations
@@ -90,7 +91,8 @@ def run_command(args: list[str]) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``textclf`` console script and ``python -m textclf``.
 
-    ``cv`` goes to :func:`textclf.cv.main`, ``tune`` to :func:`textclf.tune.main`; the checkpoint commands, no
+    ``cv`` goes to :func:`textclf.cv.main`, ``tune`` to :func:`textclf.tune.main`, ``vectors`` to
+    :func:`textclf.vectors_cli.main`; the checkpoint commands, no
     arguments, ``--help`` and unknown subcommands to :func:`run_command`; everything else (fit/validate/test,
     top-level ``-c``) to LightningCLI.
     Errors a user can cause (:class:`~textclf.errors.TextclfError`) end with one line and exit status 2.
@@ -107,6 +109,10 @@ def main(argv: list[str] | None = None) -> None:
             from textclf.tune import main as tune
 
             tune(args[1:])
+        elif first == "vectors":
+            from textclf.vectors_cli import main as vectors
+
+            vectors(args[1:])
         elif _light(first):
             run_command(args)
         else:

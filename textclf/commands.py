@@ -39,6 +39,7 @@ DESCRIPTIONS = {
     "explain": "Explain predictions: token attributions (Integrated Gradients), JSONL and HTML.",
     "cv": "Cross-validate a recipe: train and test every fold, mean ± std.",
     "tune": "Search hyperparameters with Optuna (SQLite study, pruning), write best.yaml.",
+    "vectors": "Train word vectors (Word2Vec, fastText) on your own text, for recipes to use.",
 }
 """One line per subcommand, in the order ``textclf --help`` lists them.
 
