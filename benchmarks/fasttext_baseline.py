@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -49,10 +48,12 @@ def splits(module: Any) -> dict[str, tuple[list[str], list[str]]]:
     return {name: (list(split.texts), [str(label) for label in split.labels]) for name, split in carved.items()}
 
 
-def _write(path: Path, texts: Iterable[str], labels: Iterable[str], tokenizer: Tokenizer) -> None:
+def _write(path: Path, texts: list[str], labels: list[str], tokenizer: Tokenizer, seed: int) -> None:
+    """The training file, its lines shuffled (seeded): fastText reads it in order, and corpora come sorted by label."""
+    order = np.random.default_rng(seed).permutation(len(texts))
     with path.open("w", encoding="utf-8") as handle:
-        for text, label in zip(texts, labels, strict=True):
-            handle.write(f"__label__{label.replace(' ', '_')} {' '.join(tokenizer(text))}\n")
+        for i in order:
+            handle.write(f"__label__{labels[i].replace(' ', '_')} {' '.join(tokenizer(texts[i]))}\n")
 
 
 def _accuracy(model: Any, texts: list[str], labels: list[str], tokenizer: Tokenizer) -> float:
@@ -87,7 +88,7 @@ def _one(module: Any, word_ngrams: int, seed: int) -> dict[str, Any]:
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="textclf-fasttext-") as tmp:
         train = Path(tmp) / "train.txt"
-        _write(train, *data["train"], tokenizer)
+        _write(train, *data["train"], tokenizer, seed)
         best: tuple[float, dict[str, float], Any] | None = None
         for epoch in EPOCHS:
             for lr in RATES:
