@@ -98,3 +98,12 @@ def test_recipe_reads_its_real_corpus(recipe: Path) -> None:
     cli = instantiate(recipe)
     assert sum(cli.datamodule.prepare()["sizes"].values()) > 0
     assert cli.model.embedding_dim == 50
+
+
+@pytest.mark.parametrize("layer", sorted(RECIPES_DIR.glob("_base/vectors_*.yaml")), ids=lambda p: p.stem)
+def test_vectors_layer_names_the_file_its_training_command_writes(layer: Path) -> None:
+    vectors = yaml.safe_load(layer.read_text())["data"]["init_args"]["vectors"]
+    commands = [line.split("#", 1)[1].strip() for line in layer.read_text().splitlines() if "vectors train" in line]
+    assert len(commands) == 1 and f" -o {vectors} " in f"{commands[0]} "
+    data = commands[0].split("--data ", 1)[1].split()[0]
+    assert (RECIPES_DIR.parent / data).is_file()
