@@ -105,7 +105,7 @@ def make_vectors(key: str, vectors_dir: Path, quick: bool, results: dict[str, An
     results["vectors"][key] = {"command": quoted(args), "seconds": seconds, "train": sidecar, "machine": machine()}
 
 
-def textclf_cell(cell: Cell, root_dir: Path, vectors_dir: Path, quick: bool) -> dict[str, Any]:
+def textclf_cell(cell: Cell, root_dir: Path, vectors_dir: Path, quick: bool, threads: int) -> dict[str, Any]:
     """Run one textclf cell: ``fit`` (or ``cv --folds 10``); its test and best validation accuracy."""
     corpus = CORPORA[cell.corpus]
     out_dir = root_dir / cell.key
@@ -117,6 +117,7 @@ def textclf_cell(cell: Cell, root_dir: Path, vectors_dir: Path, quick: bool) -> 
         *MODELS[cell.model].overrides,
         *vectors_overrides(VECTORS[cell.vectors], vectors_dir),
         *(QUICK_FIT if quick else ()),
+        f"--threads={threads}",
         "--trainer.enable_progress_bar=false",
         f"--trainer.default_root_dir={out_dir}",
     ]
@@ -181,6 +182,9 @@ def main() -> None:
     parser.add_argument("--list", action="store_true", help="list the cells, what is done and the time left; run none")
     parser.add_argument("--report-only", action="store_true", help="rewrite the report from the results file")
     parser.add_argument("--rerun", action="store_true", help="run selected cells again even when they have results")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads per fit (default 1: a busy machine does not thrash)"
+    )
     args = parser.parse_args()
 
     quick = args.quick
@@ -210,7 +214,10 @@ def main() -> None:
     for i, cell in enumerate([] if args.report_only else todo, start=1):
         left = estimate_minutes(todo[i - 1 :], results)
         print(f"[{i}/{len(todo)}] {cell.key} (about {left:.0f} min left)", flush=True)
-        result = fasttext_cell(cell) if cell.is_fasttext else textclf_cell(cell, root_dir, vectors_dir, quick)
+        if cell.is_fasttext:
+            result = fasttext_cell(cell)
+        else:
+            result = textclf_cell(cell, root_dir, vectors_dir, quick, args.threads)
         results["cells"][cell.key] = {
             **result, "corpus": cell.corpus, "model": cell.model, "vectors": cell.vectors, "seed": cell.seed,
             "machine": machine(), "commit": commit(), "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
