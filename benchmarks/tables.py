@@ -37,11 +37,16 @@ def config_name(model: str, vectors: str) -> str:
     return MODELS[model].title if vectors == "-" else f"{MODELS[model].title}; {VECTORS[vectors].title}"
 
 
-def summary_table(found: dict[tuple[str, str, str], list[dict[str, Any]]]) -> str:
-    """One row per corpus: ours (chosen on validation), fastText uni/bigrams, the goal, the best published."""
+def summary_table(found: dict[tuple[str, str, str], list[dict[str, Any]]], only_run: bool = False) -> str:
+    """One row per corpus: ours (chosen on validation), fastText uni/bigrams, the goal, the best published.
+
+    ``only_run`` leaves out the corpora without any result (the quick grid's).
+    """
     rows = ["| corpus | ours: test acc | chosen on val | fastText uni | fastText bi | goal | best published |",
             "| --- | ---: | --- | ---: | ---: | ---: | --- |"]  # fmt: skip
     for key, corpus in CORPORA.items():
+        if only_run and not any(k[0] == key for k in found):
+            continue
         mine = {k: v for k, v in found.items() if k[0] == key and k[2] != "-"}
         if mine:
             (_, model, vectors), cells = max(mine.items(), key=lambda kv: statistics.fmean(c["val/acc"] for c in kv[1]))
@@ -144,11 +149,12 @@ Test accuracy (%), mean ± sample std over seeds (1, 2, 3), written by `python b
 folds (`textclf cv --folds 10`); the others test on the corpus's own test set (SST-2 on its 1,821 sentences,
 whether trained on sentences or on the GLUE phrases). "Ours" is the textclf configuration with the best mean
 validation accuracy; the test split is read once per cell and never used to choose. fastText (pip `fasttext-wheel`)
-runs on the same splits, tokens and seeds (benchmarks/fasttext_baseline.py). Machine: {", ".join(machines) or "-"};
+runs on the same splits, tokens and seeds (benchmarks/fasttext_baseline.py). Machine: {", ".join(machines) or "-"}
+(the runner's; each textclf fit uses the `--threads` of its command, fastText one thread);
 the {len(results["cells"])} cells here took {hours:.1f} h. Every cell, its command and its time:
 [benchmarks/cells.md](benchmarks/cells.md); plot: [benchmarks/accuracy.png](benchmarks/accuracy.png).
 
-{summary_table(found)}
+{summary_table(found, only_run=quick)}
 
 Published numbers are from the papers with their own vectors (Kim 2014 and Zhou et al. 2016: word2vec 300d on
 100B words of Google News; Tai et al. 2015: GloVe 840B) and, for SST, trained on the phrases. A cell "not run" has
