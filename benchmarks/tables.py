@@ -63,10 +63,15 @@ def summary_table(found: dict[tuple[str, str, str], list[dict[str, Any]]], only_
 
 
 def detail_table(found: dict[tuple[str, str, str], list[dict[str, Any]]]) -> str:
-    """Every configuration that ran: test and validation mean ± std over seeds, minutes per seed, and published rows."""
+    """Every configuration that ran: test and validation mean ± std over seeds, minutes per seed, and published rows.
+
+    Corpora without any result are left out.
+    """
     rows = ["| corpus | configuration | test acc (%) | val acc (%) | seeds | min per seed |",
             "| --- | --- | ---: | ---: | ---: | ---: |"]  # fmt: skip
     for key, corpus in CORPORA.items():
+        if not any(k[0] == key for k in found):
+            continue
         for (c, model, vectors), cells in sorted(found.items()):
             if c != key:
                 continue
