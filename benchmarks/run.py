@@ -1,5 +1,6 @@
 """The accuracy benchmark: recipes x vectors x encoders x seeds against fastText, reported as mean ± std.
 
+    .venv/bin/pip install -e '.[bench]'    # fastText (the baseline) and matplotlib (the plot)
     TEXTCLF_DATA=../shared/data TEXTCLF_VECTORS=../shared/vectors python benchmarks/run.py --quick   # minutes
     TEXTCLF_DATA=../shared/data TEXTCLF_VECTORS=../shared/vectors python benchmarks/run.py           # hours
 
