@@ -5,12 +5,19 @@ Every corpus here is a few hundred tiny lines made by the test; vectors are 8-di
 
 from __future__ import annotations
 
+import gzip
+import io
 import json
 import logging
 import os
 import random
+import re
+import signal
+import stat
 import subprocess
 import sys
+import threading
+import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,8 +29,12 @@ from fixtures_documents import write_imdb
 
 from textclf.cli import main as textclf
 from textclf.errors import TextclfError
+from textclf.tokenize import Tokenizer
 from textclf.vectors import build_embedding_matrix, detect_vectors_format, load_keyed_vectors
+from textclf.vectors.corpus import write_tokens
+from textclf.vectors.sources import file_source
 from textclf.vectors.train import train_vectors
+from textclf.vectors.train_output import sidecar_path, staging_path, write_outputs
 
 SMALL = ["--dim", "8", "--epochs", "1", "--workers", "1", "--min-count", "1"]
 
@@ -143,9 +154,10 @@ def test_the_data_configs_tokenizer_is_used_and_a_different_one_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     train = write_csv(tmp_path / "train.csv", [["Paris is Lovely", "pos"], ["London is Grey", "neg"]] * 3)
+    val, test = write_csv(tmp_path / "val.csv", [["Val", "pos"]]), write_csv(tmp_path / "test.csv", [["Test", "neg"]])
     config = write_file(tmp_path / "data.yaml", yaml.safe_dump({
         "class_path": "textclf.FileDataModule",
-        "init_args": {"train": str(train), "tokenizer": "cased", "max_length": 1},
+        "init_args": {"train": str(train), "val": str(val), "test": str(test), "tokenizer": "cased", "max_length": 1},
     }))  # fmt: skip
     run("--data", str(config), "-o", str(tmp_path / "v.bin"), *SMALL)
     # cased, as the data says; max_length cuts the classifier's texts, never the vectors' corpus
@@ -174,8 +186,9 @@ def test_a_recipes_data_config_gives_its_unlabelled_or_training_texts(tmp_path: 
     assert {"great", "dull", "café", "train"} <= train
     assert "test" not in train and "unlabelled" not in train  # never the test split's texts
     sidecar = json.loads((tmp_path / "train.bin.json").read_text())
+    # 12 training reviews, of which fit holds 2 out for validation (val_fraction 0.1, stratified)
     assert sidecar["sources"] == [{"data": str(imdb), "class": "textclf.data.corpora.documents.IMDB", "split": "train",
-                                   "texts": 12, "tokens": sidecar["tokens"]}]  # fmt: skip
+                                   "texts": 10, "tokens": sidecar["tokens"]}]  # fmt: skip
 
 
 def test_a_recipe_and_several_sources_combine(tmp_path: Path, imdb: Path) -> None:
@@ -304,3 +317,245 @@ def test_max_texts_trains_on_the_first_texts_only(tmp_path: Path, capsys: pytest
     assert set(load_keyed_vectors(tmp_path / "v.bin").index_to_key) == {"alpha", "beta", "gamma", "delta"}
     error = cli_error(capsys, "--input", str(source), "-o", str(tmp_path / "w.bin"), "--max-texts", "0")
     assert error.endswith("max_texts must be at least 1, got 0") and not (tmp_path / "w.bin").exists()
+
+
+# ---- the output: checked before any work, never a device, written together with OUT.json ---------------------------
+
+
+def test_an_output_that_is_not_a_regular_file_is_refused_even_with_force(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = corpus(tmp_path / "text.txt", lines=20)
+    fifo = tmp_path / "fifo.bin"
+    os.mkfifo(fifo)
+    for force in ([], ["--force"]):
+        line = cli_error(capsys, "--input", str(text), "-o", str(fifo), *SMALL, *force)
+        assert line == (f"textclf: error: {fifo} exists and is not a regular file (a device, FIFO or socket): it is "
+                        "never replaced, --force or not; give another path")  # fmt: skip
+        assert stat.S_ISFIFO(fifo.lstat().st_mode)
+    os.mkfifo(tmp_path / "v.bin.json")  # OUT.json is an output too
+    assert "v.bin.json exists and is not a regular file" in cli_error(
+        capsys, "--input", str(text), "-o", str(tmp_path / "v.bin"), *SMALL, "--force"
+    )
+    if os.geteuid() == 0:  # a character device like /dev/null (1, 3), made here: never the real one
+        null = tmp_path / "null"
+        os.mknod(null, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+        assert "is not a regular file" in cli_error(capsys, "--input", str(text), "-o", str(null), "--force")
+        assert stat.S_ISCHR(null.lstat().st_mode)
+    target = write_file(tmp_path / "target.bin", b"kept")  # a symlink to a regular file: the link is replaced
+    (tmp_path / "link.bin").symlink_to(target)
+    run("--input", str(text), "-o", str(tmp_path / "link.bin"), *SMALL, "--force")
+    assert target.read_bytes() == b"kept" and not (tmp_path / "link.bin").is_symlink()
+    assert load_keyed_vectors(tmp_path / "link.bin").vector_size == 8
+
+
+def test_bad_outputs_are_found_before_any_text_is_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], messages: list[str]
+) -> None:
+    text = corpus(tmp_path / "text.txt", lines=20)
+    (tmp_path / "v.bin.json").mkdir()
+    line = cli_error(capsys, "--input", str(text), "-o", str(tmp_path / "v.bin"), *SMALL, "--force")
+    assert line == f"textclf: error: {tmp_path / 'v.bin.json'} is a folder: give the path of the vectors file to write"
+    line = cli_error(capsys, "--input", str(text), "-o", str(tmp_path / "new") + "/", *SMALL)
+    assert line.endswith("new/ ends in a path separator: give the path of the vectors file to write in it")
+    line = cli_error(capsys, "--input", str(text), "-o", str(tmp_path / "ft.bin.gz"), "--model", "fasttext")
+    assert "Facebook's fastText .bin format is not compressed: drop .gz" in line
+    too_long = tmp_path / ("a" * 252)  # the system refuses the name itself
+    line = cli_error(capsys, "--input", str(text), "-o", str(too_long))
+    assert re.search(r"is too long \(252 bytes; 2\d\d with .json and the temporary name beside it, at most 255\)", line)
+    # a name that fits, but not with the temporary name beside it (.part-PID-NAME.json): found by the probe
+    line = cli_error(capsys, "--input", str(text), "-o", str(tmp_path / "deep" / ("b" * 240)))
+    assert (
+        line.startswith(f"textclf: error: cannot write in {tmp_path / 'deep'}: the name of ") and "at most 255" in line
+    )
+    assert not any(m.startswith("tokenised") for m in messages)  # all found before tokenising
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["text.txt", "v.bin.json"]  # "deep" was removed again
+    if os.geteuid() != 0:  # root writes in read-only folders
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o555)
+        line = cli_error(capsys, "--input", str(text), "-o", str(locked / "v.bin"))
+        assert line == f"textclf: error: cannot write in {locked}: Permission denied"
+
+
+def test_a_failed_run_removes_the_folders_it_created(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    blank = write_file(tmp_path / "blank.txt", "\n\n")
+    line = cli_error(capsys, "--input", str(blank), "-o", str(tmp_path / "a" / "b" / "v.bin"), *SMALL)
+    assert "no tokens to train on" in line and not (tmp_path / "a").exists()
+
+
+def test_outputs_are_staged_together_and_a_failed_sidecar_replaces_nothing(tmp_path: Path) -> None:
+    out = write_file(tmp_path / "v.bin", b"old vectors")
+    staged_sidecar = staging_path(sidecar_path(out))
+    staged_sidecar.mkdir()  # OUT.json cannot be staged
+    with pytest.raises(TextclfError, match=rf"^cannot write {tmp_path / 'v.bin.json'}: Is a directory$"):
+        write_outputs(out, lambda staging: staging.write_bytes(b"new vectors"), lambda: {"a": 1})
+    assert out.read_bytes() == b"old vectors" and not staging_path(out).exists()
+    staged_sidecar.rmdir()
+    write_outputs(out, lambda staging: staging.write_bytes(b"new vectors"), lambda: {"a": 1})
+    assert out.read_bytes() == b"new vectors" and json.loads(sidecar_path(out).read_text()) == {"a": 1}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["v.bin", "v.bin.json"]
+
+
+def test_a_full_temporary_folder_is_one_line(tmp_path: Path) -> None:
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full here")
+    text = corpus(tmp_path / "text.txt", lines=2000)  # more than a write buffer
+    with pytest.raises(TextclfError, match=r"^no space left in the temporary folder /dev after writing .* of tokens"):
+        write_tokens([file_source(text)], Tokenizer("basic"), Path("/dev/full"))  # writes fail with ENOSPC
+
+
+# ---- settings --------------------------------------------------------------------------------------------------
+
+
+def test_settings_out_of_range_are_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    text, out = corpus(tmp_path / "text.txt", lines=20), str(tmp_path / "v.bin")
+    line = cli_error(capsys, "--input", str(text), "-o", out, "--seed", str(2**32))
+    assert line.endswith("seed must be at most 2**32 - 1 = 4294967295, got 4294967296")
+    for value in ("inf", "nan", "0"):
+        line = cli_error(capsys, "--input", str(text), "-o", out, "--phrases", "--phrases-threshold", value)
+        assert "phrases_threshold must be a finite number above 0" in line
+    run("--input", str(text), "-o", out, *SMALL, "--seed", str(2**32 - 1))  # the largest seed numpy takes
+    assert json.loads((tmp_path / "v.bin.json").read_text())["settings"]["seed"] == 2**32 - 1
+
+
+def test_a_config_file_is_refused_and_errors_point_at_train_help(capsys: pytest.CaptureFixture[str]) -> None:
+    line = cli_error(capsys, "-c", "f.yaml", "-o", "v.bin")
+    assert line == ("textclf: error: textclf vectors train takes options only, no -c/--config file (see textclf "
+                    "vectors train --help)")  # fmt: skip
+    assert cli_error(capsys, "-o", "v.bin", "--bogus") == (
+        "textclf: error: unrecognized arguments: --bogus (see textclf vectors train --help)"
+    )
+
+
+def test_fasttext_settings_given_to_word2vec_are_a_warning_and_the_log_counts_right(
+    tmp_path: Path, messages: list[str]
+) -> None:
+    text = corpus(tmp_path / "text.txt", lines=20)
+    run("--input", str(text), "-o", str(tmp_path / "v.bin"), *SMALL, "--bucket", "100", "--min-n", "2")
+    assert "--min-n 2, --bucket 100: fastText settings, ignored by word2vec (use --model fasttext)" in messages
+    assert any(" seen at least 1 time (of " in m and ", 1 epoch with 1 worker" in m for m in messages)
+    assert any(m.startswith("trained ") and " (1 epoch of " in m for m in messages)
+
+
+def test_the_sidecar_holds_absolute_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    corpus(tmp_path / "text.txt", lines=20)
+    monkeypatch.chdir(tmp_path)
+    run("--input", "text.txt", "-o", "out/v.bin", *SMALL)
+    sidecar = json.loads((tmp_path / "out" / "v.bin.json").read_text())
+    assert sidecar["path"] == str((tmp_path / "out" / "v.bin").resolve())
+    assert sidecar["sources"][0]["input"] == str((tmp_path / "text.txt").resolve())
+
+
+def test_a_class_path_that_is_no_data_module_is_one_short_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_file(tmp_path / "data.yaml", "class_path: textclf.os.system\ninit_args:\n  command: touch x\n")
+    line = cli_error(capsys, "--data", str(config), "-o", str(tmp_path / "v.bin"))
+    assert line == (
+        f"textclf: error: --data {config}: class_path textclf.os.system is not one of textclf's data modules (e.g. "
+        "textclf.IMDB, textclf.FileDataModule); textclf vectors train imports nothing else"
+    )
+
+
+# ---- inputs: long lines, gzip, FIFOs and stdin -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("gzipped", [False, True])
+def test_long_lines_are_cut_alike_in_plain_and_gzip_files_in_bounded_memory(
+    tmp_path: Path, messages: list[str], gzipped: bool
+) -> None:
+    content = b"ab " * 3_000_000 + b"\nshort line\n"  # a first line of 9 MB
+    path = tmp_path / ("text.gz" if gzipped else "text.txt")
+    write_file(path, gzip.compress(content) if gzipped else content)
+    tracemalloc.start()
+    try:
+        result = write_tokens([file_source(path)], Tokenizer("basic"), tmp_path / "tokens.txt")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    lines = (tmp_path / "tokens.txt").read_text().splitlines()
+    cut = (1 << 20) // 3 + 1  # the first MiB: 349,525 "ab " and an "a"
+    assert lines[-1] == "short line" and sum(len(line.split()) for line in lines[:-1]) == cut == result.tokens - 2
+    assert f"{path}: 1 line (1) longer than 1,048,576 bytes, cut to their first 1,048,576" in messages
+    assert peak < 60_000_000, f"{peak:,} bytes"  # the 9 MB line is never held whole (its tokens are ~50 MB)
+
+
+def test_invalid_utf8_names_the_same_byte_in_plain_and_gzip_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    content = b"fine\ncaf\xe9 latin-1\n"
+    for path in (write_file(tmp_path / "bad.txt", content), write_file(tmp_path / "bad.gz", gzip.compress(content))):
+        line = cli_error(capsys, "--input", str(path), "-o", str(tmp_path / "v.bin"))
+        assert line == f"textclf: error: {path}, line 2: byte 8 is not valid UTF-8"  # offset in the (decompressed) text
+
+
+def test_a_fifo_of_gzip_text_and_stdin_are_read_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = corpus(tmp_path / "text.txt", lines=50)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_bytes(gzip.compress(text.read_bytes())), daemon=True)
+    writer.start()
+    try:
+        run("--input", str(fifo), "-o", str(tmp_path / "fifo.bin"), *SMALL)
+    finally:
+        if writer.is_alive():  # the run did not read it all: let the writer finish
+            fifo.read_bytes()
+        writer.join(timeout=30)
+    stdin = type("Stdin", (), {"buffer": io.BufferedReader(io.BytesIO(text.read_bytes()))})()
+    monkeypatch.setattr(sys, "stdin", stdin)
+    run("--input", "-", "-o", str(tmp_path / "stdin.bin"), *SMALL)
+    expected = set(text.read_text().split())
+    for name in ("fifo", "stdin"):
+        assert set(load_keyed_vectors(tmp_path / f"{name}.bin").index_to_key) == expected
+    assert json.loads((tmp_path / "stdin.bin.json").read_text())["sources"][0]["input"] == "-"
+
+
+# ---- --split train is what fit trains on --------------------------------------------------------------------------
+
+
+def test_split_train_holds_out_what_fit_holds_out(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rows = [[f"common u{i}", "pos" if i % 2 else "neg"] for i in range(40)]
+    train = write_csv(tmp_path / "train.csv", rows)  # no val, no test file: fit carves both from train
+    config = write_file(tmp_path / "data.yaml", f"class_path: textclf.FileDataModule\ninit_args:\n  train: {train}\n")
+    run("--data", str(config), "-o", str(tmp_path / "v.bin"), *SMALL)
+    words = set(load_keyed_vectors(tmp_path / "v.bin").index_to_key) - {"common"}
+    assert len(words) == 32 and json.loads((tmp_path / "v.bin.json").read_text())["texts"] == 32  # 10% + 10% out
+    from textclf.data.splits import carve_missing_splits, clean_split
+    from textclf.vectors.sources import data_module
+
+    module = data_module(config)
+    splits = carve_missing_splits({"train": clean_split(module.read_splits()["train"])}, 0.1, 0.1, module.seed)
+    assert words == {text.split()[1] for text in splits["train"].texts}  # the very texts fit trains on
+    missing = write_file(tmp_path / "missing.yaml", yaml.safe_dump({
+        "class_path": "textclf.FileDataModule", "init_args": {"train": str(train), "test": str(tmp_path / "no.csv")},
+    }))  # fmt: skip
+    line = cli_error(capsys, "--data", str(missing), "-o", str(tmp_path / "w.bin"))
+    assert line.startswith(f"textclf: error: --data {missing} --split train (read with the corpus's other splits")
+    assert f"file not found: {tmp_path / 'no.csv'}" in line
+
+
+# ---- interrupted runs leave nothing behind -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("sig", "status", "name"), [(signal.SIGTERM, 143, "SIGTERM"), (signal.SIGINT, 130, "Ctrl-C")])
+def test_an_interrupted_run_leaves_nothing_and_ends_with_one_line(
+    tmp_path: Path, sig: int, status: int, name: str
+) -> None:
+    text = corpus(tmp_path / "text.txt", lines=2000)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    out = tmp_path / "v.bin"
+    script = "import sys; from textclf.cli import main; main(sys.argv[1:])"
+    args = ["vectors", "train", "--input", str(text), "-o", str(out), *SMALL, "--epochs", "2000"]
+    env = {**os.environ, "TMPDIR": str(scratch), "PYTHONWARNINGS": "ignore"}
+    process = subprocess.Popen([sys.executable, "-c", script, *args], env=env, stderr=subprocess.PIPE, text=True)
+    assert process.stderr is not None
+    for line in process.stderr:
+        if line.startswith("textclf: epoch 1/2000 done"):  # training, with the token file in $TMPDIR
+            process.send_signal(sig)
+            break
+    rest = process.stderr.read()
+    assert process.wait(timeout=60) == status
+    assert rest.strip().splitlines()[-1] == f"textclf: error: interrupted ({name}); nothing was written to {out}"
+    assert "Traceback" not in rest
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["text.txt", "tmp"] and not list(scratch.iterdir())

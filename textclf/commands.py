@@ -24,7 +24,7 @@ log = logging.getLogger("textclf")
 
 PROG = "textclf"
 DESCRIPTION = (
-    "Train, test and use text classifiers. Every subcommand takes -c config.yaml and --print_config; "
+    "Train, test and use text classifiers. Every subcommand but vectors takes -c config.yaml and --print_config; "
     "textclf SUBCOMMAND --help lists its options."
 )
 

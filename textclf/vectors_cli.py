@@ -8,6 +8,7 @@ own text".
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import NoReturn
 
 from textclf.errors import TextclfError
@@ -51,7 +52,8 @@ def parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="FILE",
-        help="a text file, one text per line, UTF-8 (gzip allowed); repeat for more",
+        help="a text file, one text per line, UTF-8 (gzip allowed; a FIFO, or - for stdin, is read once); repeat "
+        "for more",
     )
     what.add_argument(
         "--data",
@@ -63,8 +65,8 @@ def parser() -> argparse.ArgumentParser:
         "--split",
         action="append",
         choices=["train", "unlabelled"],
-        help="with --data: its training texts (default; never its test texts) or its unlabelled texts "
-        "(IMDB); repeat for both",
+        help="with --data: train (default), the texts textclf fit trains on (validation and test texts held out "
+        "as fit holds them out), or unlabelled, its unlabelled texts (IMDB); repeat for both",
     )
     what.add_argument(
         "--tokenizer",
@@ -146,26 +148,44 @@ def _whole(value: str) -> int:
 def main(args: list[str]) -> None:
     """``textclf vectors ARGS``: parse them and train.
 
+    Ctrl-C and SIGTERM end the run with one line on stderr and the status of the signal (130, 143); the run has
+    removed its temporary files, and OUT was not written.
+
     Raises:
         TextclfError: a bad argument or anything :func:`~textclf.vectors.train.train_vectors` refuses (one line).
-        SystemExit: 0 after ``--help``.
+        SystemExit: 0 after ``--help``; 130 after Ctrl-C, 143 after SIGTERM.
     """
     from textclf.logs import setup_logging
 
     setup_logging()
-    options = vars(parser().parse_args(args))
+    if args[:1] == ["train"] and any(arg in ("-c", "--config") or arg.startswith("--config=") for arg in args):
+        raise TextclfError(
+            "textclf vectors train takes options only, no -c/--config file (see textclf vectors train --help)"
+        )
+    namespace, unknown = parser().parse_known_args(args)
+    if unknown:
+        where = "textclf vectors train" if namespace.command == "train" else "textclf vectors"
+        raise TextclfError(f"unrecognized arguments: {' '.join(unknown)} (see {where} --help)")
+    options = vars(namespace)
     options.pop("command")
     if options["split"] and options["data"] is None:
         raise TextclfError("--split reads a corpus: give it with --data")
+    from textclf.vectors.interrupt import SIGINT_EXIT, SIGTERM_EXIT, Terminated
     from textclf.vectors.train import train_vectors
 
-    train_vectors(
-        options.pop("output"),
-        inputs=options.pop("input"),
-        data=options.pop("data"),
-        splits=options.pop("split") or ["train"],
-        tokenizer=options.pop("tokenizer"),
-        force=options.pop("force"),
-        max_texts=options.pop("max_texts"),
-        **options,
-    )
+    output = options.pop("output")
+    try:
+        train_vectors(
+            output,
+            inputs=options.pop("input"),
+            data=options.pop("data"),
+            splits=options.pop("split") or ["train"],
+            tokenizer=options.pop("tokenizer"),
+            force=options.pop("force"),
+            max_texts=options.pop("max_texts"),
+            **options,
+        )
+    except (KeyboardInterrupt, Terminated) as e:
+        signal = "SIGTERM" if isinstance(e, Terminated) else "Ctrl-C"
+        print(f"textclf: error: interrupted ({signal}); nothing was written to {output}", file=sys.stderr)
+        raise SystemExit(SIGTERM_EXIT if isinstance(e, Terminated) else SIGINT_EXIT) from None

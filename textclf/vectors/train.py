@@ -15,10 +15,9 @@ that is small beside skip-gram's arithmetic (see docs/vectors.md, "Training vect
 from __future__ import annotations
 
 import gc
-import json
 import logging
+import math
 import os
-import tempfile
 import time
 import zlib
 from collections.abc import Sequence
@@ -26,17 +25,19 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
-
 from textclf.errors import TextclfError
+from textclf.threads import usable_cpus
 from textclf.tokenize import Tokenizer, TokenizerMode
-from textclf.vectors.corpus import (
-    TokenFile,
-    data_module,
-    data_source,
-    file_source,
-    join_phrases,
-    write_tokens,
+from textclf.vectors.corpus import TokenFile, join_phrases, write_tokens
+from textclf.vectors.interrupt import scratch_folder, signals_raise
+from textclf.vectors.sources import STDIN, data_module, data_source, file_source
+from textclf.vectors.train_output import (
+    check_output,
+    prepare_folder,
+    remove_folders,
+    sidecar_path,
+    write_checked,
+    write_outputs,
 )
 from textclf.vectors.train_progress import TrainingProgress
 from textclf.wording import counted
@@ -46,6 +47,8 @@ log = logging.getLogger(__name__)
 ModelKind = Literal["word2vec", "fasttext"]
 FORMATS = {"word2vec": "word2vec-binary", "fasttext": "fasttext-binary"}
 MAX_DEFAULT_WORKERS = 8  # gensim scales to about this many threads
+MAX_SEED = 2**32 - 1  # numpy's RandomState, which gensim seeds, takes no more
+FASTTEXT_ONLY = ("min_n", "max_n", "bucket")
 
 
 @dataclass(frozen=True)
@@ -91,7 +94,8 @@ class VectorsSettings:
         """Refuse settings gensim cannot train with.
 
         Raises:
-            TextclfError: an unknown model, a count below its minimum, ``min_n`` above ``max_n``.
+            TextclfError: an unknown model, a count below its minimum, a seed above :data:`MAX_SEED`, ``min_n``
+                above ``max_n``, a ``phrases_threshold`` that is not a finite number above 0.
         """
         if self.model not in FORMATS:
             raise TextclfError(f"model {self.model!r}: expected word2vec or fasttext")
@@ -101,10 +105,13 @@ class VectorsSettings:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < low):
                 raise TextclfError(f"{name} must be a whole number of at least {low}, got {value!r}")
+        if self.seed > MAX_SEED:
+            raise TextclfError(f"seed must be at most 2**32 - 1 = {MAX_SEED}, got {self.seed}")
         if self.min_n > self.max_n:
             raise TextclfError(f"min_n ({self.min_n}) must not exceed max_n ({self.max_n})")
-        if not self.phrases_threshold > 0:
-            raise TextclfError(f"phrases_threshold must be above 0, got {self.phrases_threshold}")
+        threshold = self.phrases_threshold
+        if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0 < threshold < math.inf:
+            raise TextclfError(f"phrases_threshold must be a finite number above 0, got {threshold!r}")
 
 
 @dataclass(frozen=True)
@@ -137,15 +144,19 @@ def train_vectors(
 ) -> TrainedVectors:
     """Train word vectors on text files and/or a corpus and write them to ``output`` (and ``output + ".json"``).
 
+    The settings, the sources and ``output`` are checked before any work (``output``'s folder is created and a
+    probe file written there). SIGTERM raises :class:`~textclf.vectors.interrupt.Terminated` while it runs (in the
+    main thread): stopped by it, by Ctrl-C or by an error, a run leaves no temporary file and no folder it created.
+
     Args:
         output: the vectors file to write (its folder is created); recipes take it as ``data.vectors``.
-        inputs: text files, one text per line, UTF-8 (gzip allowed).
+        inputs: text files, one text per line, UTF-8 (gzip allowed); FIFOs and ``-`` (stdin) are read once.
         data: a data config file (``class_path: textclf.IMDB`` ...; or a recipe, whose ``data`` is used) whose
             corpus gives ``splits`` and whose tokenizer is used.
-        splits: what to read of ``data``: ``train`` (its training texts) and/or ``unlabelled``.
+        splits: what to read of ``data``: ``train`` (the texts ``textclf fit`` trains on) and/or ``unlabelled``.
         tokenizer: ``basic``, ``cased`` or ``whitespace``; default: ``data``'s, else ``basic``. It must agree with
             ``data``'s: the vectors must hold the words the classifier looks up.
-        force: replace an existing ``output``.
+        force: replace an existing ``output`` (and ``output.json``).
         max_texts: train on the first ``max_texts`` texts (with tokens) of the sources only; None: all of them.
         report_every: seconds between two progress lines.
         **settings: the fields of :class:`VectorsSettings` (``model="fasttext"``, ``dim=100``, ``min_count=1``...).
@@ -154,67 +165,68 @@ def train_vectors(
         What was written, with counts and timings.
 
     Raises:
-        TextclfError: ``output`` exists (without ``force``) or is a folder; a bad setting, source or data config;
-            a missing file or a line that is not UTF-8; no tokens, or no word seen ``min_count`` times.
+        TextclfError: what :mod:`~textclf.vectors.train_output` refuses (an existing ``output`` without ``force``,
+            a folder, a device, an unwritable folder...); a bad setting, source or data config; a missing file or
+            a line that is not UTF-8; no tokens, or no word seen ``min_count`` times; a full disk.
+        Terminated: SIGTERM arrived (everything was cleaned up).
     """
     begun = time.monotonic()
-    out, options = Path(output), VectorsSettings(**settings)
-    sidecar = out.with_name(out.name + ".json")
-    _check_output(out, sidecar, force)
+    options = VectorsSettings(**settings)
     options.check()
+    out = check_output(output, options.model, force)
     if max_texts is not None and max_texts < 1:
         raise TextclfError(f"max_texts must be at least 1, got {max_texts}")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise TextclfError(f"cannot create the folder of {out}: {e.strerror or e}") from None
-    workers = options.workers or min(_usable_cpus(), MAX_DEFAULT_WORKERS)
+    _warn_ignored(options)
+    workers = options.workers or min(usable_cpus(), MAX_DEFAULT_WORKERS)
+    if sum(os.fspath(path) == STDIN for path in inputs) > 1:
+        raise TextclfError("--input -: stdin can be read once only")
     sources = [file_source(Path(path)) for path in inputs]
-    mode = tokenizer
+    module, mode = None, tokenizer
     if data is not None:
         module = data_module(Path(data))
         mode = _agreed(tokenizer, module.tokenizer.mode, data)
-        sources += [data_source(module, split, str(data)) for split in dict.fromkeys(splits)]
-    if not sources:
+    if not sources and module is None:
         raise TextclfError("nothing to train on: give text files (--input) and/or a corpus (--data)")
     tokens = Tokenizer(mode or "basic")  # every token, whatever max_length the classifier cuts texts to
-    with tempfile.TemporaryDirectory(prefix="textclf-vectors-") as scratch:
-        corpus = write_tokens(sources, tokens, Path(scratch) / "tokens.txt", report_every, max_texts)
-        if corpus.tokens == 0:
-            raise TextclfError(f"no tokens to train on in {', '.join(_names(corpus))}: every text is empty")
-        if options.phrases:
-            corpus = join_phrases(corpus, Path(scratch) / "phrases.txt", options.phrases_min_count,
-                                  options.phrases_threshold)  # fmt: skip
-        model, progress = _train(corpus, options, workers, report_every)
-    vocab = list(model.wv.index_to_key)
-    _check_output(out, sidecar, force)
-    written = time.monotonic()
-    _write_checked(model, options.model, out, vocab, options.dim)
+    with signals_raise():
+        created: list[Path] = []
+        try:
+            with scratch_folder("textclf-vectors-") as scratch:
+                sources += [data_source(module, split, str(data), scratch / f"raw-{split}")
+                            for split in dict.fromkeys(splits) if module is not None]  # fmt: skip
+                created = prepare_folder(out)
+                corpus = write_tokens(sources, tokens, scratch / "tokens.txt", report_every, max_texts)
+                if corpus.tokens == 0:
+                    names = [str(s.get("input") or f"{s['class']} {s['split']}") for s in corpus.sources]
+                    raise TextclfError(f"no tokens to train on in {', '.join(names)}: every text is empty")
+                if options.phrases:
+                    corpus = join_phrases(corpus, scratch / "phrases.txt", options.phrases_min_count,
+                                          options.phrases_threshold)  # fmt: skip
+                model, progress = _train(corpus, options, workers, report_every)
+            check_output(out, options.model, force)  # still free: nothing appeared there while it trained
+            trained = _write(out, model, progress, options, workers, corpus, tokens, begun)
+        except BaseException:
+            remove_folders(created)
+            raise
     del model
     gc.collect()
-    trained = TrainedVectors(out, sidecar, FORMATS[options.model], progress.done, progress.effective,
-                             time.monotonic() - begun, progress.seconds, progress.done / max(progress.seconds, 1e-9),
-                             len(vocab), options.dim)  # fmt: skip
-    _write_sidecar(trained, options, workers, corpus, tokens, time.monotonic() - written)
-    log.info("trained %s (%d epochs of %s; %s after downsampling) in %.1fs, %s words/s; %s x %d dims; wrote %s "
-             "(%s) and %s", counted(trained.words, "word"), options.epochs, counted(corpus.tokens, "token"),
-             f"{trained.effective_words:,}", trained.train_seconds, f"{trained.words_per_second:,.0f}",
-             counted(trained.vocab_size, "word"), trained.dim, out, trained.format, sidecar.name)  # fmt: skip
+    log.info("trained %s (%s of %s; %s after downsampling) in %.1fs, %s words/s; %s x %d dims; wrote %s "
+             "(%s) and %s", counted(trained.words, "word"), counted(options.epochs, "epoch"),
+             counted(corpus.tokens, "token"), f"{trained.effective_words:,}", trained.train_seconds,
+             f"{trained.words_per_second:,.0f}", counted(trained.vocab_size, "word"), trained.dim, out,
+             trained.format, trained.sidecar.name)  # fmt: skip
     return trained
 
 
-def _check_output(out: Path, sidecar: Path, force: bool) -> None:
-    if out.is_dir():
-        raise TextclfError(f"{out} is a folder: give the path of the vectors file to write")
-    existing = [path for path in (out, sidecar) if path.exists()]
-    if existing and not force:
-        raise TextclfError(f"{existing[0]} already exists: pass --force (force=True) to replace it")
-
-
-def _usable_cpus() -> int:
-    from textclf.threads import usable_cpus
-
-    return usable_cpus()
+def _warn_ignored(options: VectorsSettings) -> None:
+    """A warning for fastText settings given to word2vec (which has no subwords)."""
+    if options.model == "fasttext":
+        return
+    defaults = VectorsSettings()
+    given = [f"--{name.replace('_', '-')} {getattr(options, name)}" for name in FASTTEXT_ONLY
+             if getattr(options, name) != getattr(defaults, name)]  # fmt: skip
+    if given:
+        log.warning("%s: fastText settings, ignored by word2vec (use --model fasttext)", ", ".join(given))
 
 
 def _agreed(asked: TokenizerMode | None, data_mode: TokenizerMode, data: str | os.PathLike[str]) -> TokenizerMode:
@@ -224,10 +236,6 @@ def _agreed(asked: TokenizerMode | None, data_mode: TokenizerMode, data: str | o
             "tokenised as the classifier tokenises; leave --tokenizer out"
         )
     return data_mode
-
-
-def _names(corpus: TokenFile) -> list[str]:
-    return [str(s.get("input") or f"{s['class']} {s['split']}") for s in corpus.sources]
 
 
 def _stable_hash(text: str) -> int:
@@ -258,8 +266,8 @@ def _train(corpus: TokenFile, options: VectorsSettings, workers: int, every: flo
             f"no word occurs min_count={options.min_count} times in the {counted(corpus.tokens, 'token')}: "
             "lower --min-count, or give more text"
         )
-    log.info("vocabulary: %s seen at least %d times (of %s) in %.1fs; training %s with %s on %s",
-             counted(len(model.wv), "word"), options.min_count, f"{distinct:,}",
+    log.info("vocabulary: %s seen at least %s (of %s) in %.1fs; training %s with %s on %s",
+             counted(len(model.wv), "word"), counted(options.min_count, "time"), f"{distinct:,}",
              time.monotonic() - start, _described(options), counted(workers, "worker"),
              counted(corpus.tokens, "token"))  # fmt: skip
     progress.training = True
@@ -278,47 +286,46 @@ def _described(options: VectorsSettings) -> str:
         else ""
     )
     return (f"{options.model} {kind}, {options.dim} dims, window {options.window}, {options.negative} negative "
-            f"samples, {options.epochs} epochs{extra}")  # fmt: skip
+            f"samples, {counted(options.epochs, 'epoch')}{extra}")  # fmt: skip
 
 
-def _write_checked(model: Any, kind: str, out: Path, vocab: list[str], dim: int) -> None:
-    """Write ``model`` to a temporary file beside ``out``, read it back with textclf's readers, rename it to ``out``.
+def _write(
+    out: Path,
+    model: Any,
+    progress: TrainingProgress,
+    options: VectorsSettings,
+    workers: int,
+    corpus: TokenFile,
+    tokenizer: Tokenizer,
+    begun: float,
+) -> TrainedVectors:
+    """Write the vectors and their sidecar (:func:`~textclf.vectors.train_output.write_outputs`); what was written."""
+    vocab, fmt = list(model.wv.index_to_key), FORMATS[options.model]
+    started = time.monotonic()
+    done: list[TrainedVectors] = []
 
-    Raises:
-        TextclfError: the file does not read back as the vocabulary and size trained (nothing is replaced).
-    """
-    from textclf.vectors.files import read_vectors
+    def sidecar() -> dict[str, Any]:  # once the vectors are staged: the whole run's seconds
+        now = time.monotonic()
+        done.append(TrainedVectors(out, sidecar_path(out), fmt, progress.done, progress.effective, now - begun,
+                                   progress.seconds, progress.done / max(progress.seconds, 1e-9), len(vocab),
+                                   options.dim))  # fmt: skip
+        return _sidecar(done[0], options, workers, corpus, tokenizer, now - started)
 
-    staging = out.with_name(f".part-{os.getpid()}-{out.name}")  # the suffix stays: gensim compresses a .gz
-    try:
-        if kind == "fasttext":
-            from gensim.models.fasttext import save_facebook_model
-
-            save_facebook_model(model, str(staging))
-            expected = None
-        else:
-            model.wv.save_word2vec_format(str(staging), binary=True)
-            expected = model.wv.vectors
-        parsed, fmt = read_vectors(staging)
-        same = parsed.words == vocab and parsed.vectors.shape[1] == dim and fmt == FORMATS[kind]
-        if not same or (expected is not None and not np.array_equal(parsed.vectors, expected)):
-            raise TextclfError(f"{out}: the {fmt} file written does not read back as the {len(vocab)} vectors trained")
-        os.replace(staging, out)
-    except OSError as e:
-        raise TextclfError(f"cannot write {out}: {e.strerror or e}") from None
-    finally:
-        staging.unlink(missing_ok=True)
+    write_outputs(
+        out, lambda staging: write_checked(model, options.model, fmt, staging, out, vocab, options.dim), sidecar
+    )
+    return done[0]
 
 
-def _write_sidecar(
+def _sidecar(
     trained: TrainedVectors,
     options: VectorsSettings,
     workers: int,
     corpus: TokenFile,
     tokenizer: Tokenizer,
     write_seconds: float,
-) -> None:
-    """``OUT.json``: data only (settings, sources, tokenizer, counts, timings, versions), written atomically."""
+) -> dict[str, Any]:
+    """``OUT.json``'s content: data only (settings, sources, tokenizer, counts, timings, versions); paths absolute."""
     import gensim
 
     from textclf import __version__
@@ -326,19 +333,13 @@ def _write_sidecar(
     settings = {f.name: getattr(options, f.name) for f in fields(options)}
     settings["workers"] = workers
     if options.model != "fasttext":
-        for name in ("min_n", "max_n", "bucket"):
+        for name in FASTTEXT_ONLY:
             del settings[name]
-    content = {
-        "path": str(trained.path), "format": trained.format, "settings": settings, "sources": corpus.sources,
-        "tokenizer": tokenizer.to_dict(), "texts": corpus.texts, "tokens": corpus.tokens,
+    return {
+        "path": str(trained.path.resolve()), "format": trained.format, "settings": settings,
+        "sources": corpus.sources, "tokenizer": tokenizer.to_dict(), "texts": corpus.texts, "tokens": corpus.tokens,
         "vocab_size": trained.vocab_size, "dim": trained.dim, "words_trained": trained.words,
         "effective_words": trained.effective_words, "seconds": round(trained.seconds, 3),
         "train_seconds": round(trained.train_seconds, 3), "write_seconds": round(write_seconds, 3),
         "words_per_second": round(trained.words_per_second), "gensim": gensim.__version__, "textclf": __version__,
     }  # fmt: skip
-    staging = trained.sidecar.with_name(f".part-{os.getpid()}-{trained.sidecar.name}")
-    try:
-        staging.write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
-        os.replace(staging, trained.sidecar)
-    finally:
-        staging.unlink(missing_ok=True)
