@@ -31,10 +31,10 @@ from textclf.cli import main as textclf
 from textclf.errors import TextclfError
 from textclf.tokenize import Tokenizer
 from textclf.vectors import build_embedding_matrix, detect_vectors_format, load_keyed_vectors
-from textclf.vectors.corpus import write_tokens
-from textclf.vectors.sources import file_source
-from textclf.vectors.train import train_vectors
-from textclf.vectors.train_output import sidecar_path, staging_path, write_outputs
+from textclf.vectors_training.corpus import write_tokens
+from textclf.vectors_training.output import sidecar_path, staging_path, write_outputs
+from textclf.vectors_training.sources import file_source
+from textclf.vectors_training.train import train_vectors
 
 SMALL = ["--dim", "8", "--epochs", "1", "--workers", "1", "--min-count", "1"]
 
@@ -521,7 +521,7 @@ def test_split_train_holds_out_what_fit_holds_out(tmp_path: Path, capsys: pytest
     words = set(load_keyed_vectors(tmp_path / "v.bin").index_to_key) - {"common"}
     assert len(words) == 32 and json.loads((tmp_path / "v.bin.json").read_text())["texts"] == 32  # 10% + 10% out
     from textclf.data.splits import carve_missing_splits, clean_split
-    from textclf.vectors.sources import data_module
+    from textclf.vectors_training.sources import data_module
 
     module = data_module(config)
     splits = carve_missing_splits({"train": clean_split(module.read_splits()["train"])}, 0.1, 0.1, module.seed)

@@ -1,8 +1,8 @@
 """``textclf vectors train``: train word vectors (Word2Vec, fastText) on your own text, for recipes to use.
 
 The arguments are parsed here (argparse: no torch, no gensim, so ``--help`` is instant); the work is
-:func:`textclf.vectors.train.train_vectors`, imported when it runs. See docs/vectors.md, "Training vectors on your
-own text".
+:func:`textclf.vectors_training.train_vectors`, imported when it runs. See docs/vectors.md, "Training vectors on
+your own text".
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ class _Parser(argparse.ArgumentParser):
 
 def parser() -> argparse.ArgumentParser:
     """The parser of ``textclf vectors``, with its one subcommand ``train``."""
-    from textclf.vectors.train import MAX_DEFAULT_WORKERS, VectorsSettings
+    from textclf.vectors_training.train import MAX_DEFAULT_WORKERS, VectorsSettings
 
     defaults = VectorsSettings()
     top = _Parser(prog="textclf vectors", description="Word vectors of your own.")
@@ -152,7 +152,7 @@ def main(args: list[str]) -> None:
     removed its temporary files, and OUT was not written.
 
     Raises:
-        TextclfError: a bad argument or anything :func:`~textclf.vectors.train.train_vectors` refuses (one line).
+        TextclfError: a bad argument or anything :func:`~textclf.vectors_training.train_vectors` refuses (one line).
         SystemExit: 0 after ``--help``; 130 after Ctrl-C, 143 after SIGTERM.
     """
     from textclf.logs import setup_logging
@@ -170,8 +170,8 @@ def main(args: list[str]) -> None:
     options.pop("command")
     if options["split"] and options["data"] is None:
         raise TextclfError("--split reads a corpus: give it with --data")
-    from textclf.vectors.interrupt import SIGINT_EXIT, SIGTERM_EXIT, Terminated
-    from textclf.vectors.train import train_vectors
+    from textclf.vectors_training.interrupt import SIGINT_EXIT, SIGTERM_EXIT, Terminated
+    from textclf.vectors_training.train import train_vectors
 
     output = options.pop("output")
     try:

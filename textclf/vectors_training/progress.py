@@ -1,4 +1,4 @@
-"""The progress lines of :func:`textclf.vectors.train.train_vectors`: epoch, % done, words/s and the time left.
+"""The progress lines of :func:`textclf.vectors_training.train.train_vectors`: epoch, % done, words/s and the time left.
 
 :class:`TrainingProgress` is the corpus gensim trains on (the token lines, counted as gensim's job producer takes
 them: it runs at most a few jobs of 10,000 words ahead of the workers) and a gensim training callback (duck-typed
@@ -13,9 +13,9 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from textclf.vectors.corpus import TokenFile, TokenLines
+from textclf.vectors_training.corpus import TokenFile, TokenLines
 
-log = logging.getLogger("textclf.vectors.train")
+log = logging.getLogger("textclf.vectors_training.train")
 
 
 class TrainingProgress:

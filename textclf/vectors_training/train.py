@@ -1,6 +1,6 @@
 """Train word vectors on your own text with gensim (Word2Vec or FastText), into a file that recipes take by path.
 
-:func:`train_vectors` tokenises its sources once with the classifier's tokenizer (:mod:`textclf.vectors.corpus`),
+:func:`train_vectors` tokenises its sources once with the classifier's tokenizer (:mod:`.corpus`),
 optionally joins frequent phrases, builds the vocabulary and trains for ``epochs`` passes with negative sampling,
 logging progress (epoch, % done, words/s, ETA) every few seconds and at the end of every epoch. Word2Vec vectors
 are written in the word2vec binary format, FastText models in Facebook's ``.bin`` format (its subword n-grams
@@ -28,10 +28,9 @@ from typing import Any, Literal
 from textclf.errors import TextclfError
 from textclf.threads import usable_cpus
 from textclf.tokenize import Tokenizer, TokenizerMode
-from textclf.vectors.corpus import TokenFile, join_phrases, write_tokens
-from textclf.vectors.interrupt import scratch_folder, signals_raise
-from textclf.vectors.sources import STDIN, data_module, data_source, file_source
-from textclf.vectors.train_output import (
+from textclf.vectors_training.corpus import TokenFile, join_phrases, write_tokens
+from textclf.vectors_training.interrupt import scratch_folder, signals_raise
+from textclf.vectors_training.output import (
     check_output,
     prepare_folder,
     remove_folders,
@@ -39,7 +38,8 @@ from textclf.vectors.train_output import (
     write_checked,
     write_outputs,
 )
-from textclf.vectors.train_progress import TrainingProgress
+from textclf.vectors_training.progress import TrainingProgress
+from textclf.vectors_training.sources import STDIN, data_module, data_source, file_source
 from textclf.wording import counted
 
 log = logging.getLogger(__name__)
@@ -145,7 +145,7 @@ def train_vectors(
     """Train word vectors on text files and/or a corpus and write them to ``output`` (and ``output + ".json"``).
 
     The settings, the sources and ``output`` are checked before any work (``output``'s folder is created and a
-    probe file written there). SIGTERM raises :class:`~textclf.vectors.interrupt.Terminated` while it runs (in the
+    probe file written there). SIGTERM raises :class:`~.interrupt.Terminated` while it runs (in the
     main thread): stopped by it, by Ctrl-C or by an error, a run leaves no temporary file and no folder it created.
 
     Args:
@@ -165,7 +165,7 @@ def train_vectors(
         What was written, with counts and timings.
 
     Raises:
-        TextclfError: what :mod:`~textclf.vectors.train_output` refuses (an existing ``output`` without ``force``,
+        TextclfError: what :mod:`~textclf.vectors_training.output` refuses (an existing ``output`` without ``force``,
             a folder, a device, an unwritable folder...); a bad setting, source or data config; a missing file or
             a line that is not UTF-8; no tokens, or no word seen ``min_count`` times; a full disk.
         Terminated: SIGTERM arrived (everything was cleaned up).
@@ -299,7 +299,7 @@ def _write(
     tokenizer: Tokenizer,
     begun: float,
 ) -> TrainedVectors:
-    """Write the vectors and their sidecar (:func:`~textclf.vectors.train_output.write_outputs`); what was written."""
+    """Write the vectors and their sidecar (:func:`~.output.write_outputs`); what was written."""
     vocab, fmt = list(model.wv.index_to_key), FORMATS[options.model]
     started = time.monotonic()
     done: list[TrainedVectors] = []

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from textclf.errors import TextclfError
-from textclf.vectors.interrupt import deferred
+from textclf.vectors_training.interrupt import deferred
 
 NAME_MAX = 255  # bytes in a file name on Linux's file systems (ext4, xfs, btrfs, tmpfs)
 

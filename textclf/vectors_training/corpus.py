@@ -1,6 +1,6 @@
 """The text ``textclf vectors train`` learns from, tokenised once into a file of tokens.
 
-A source (:mod:`textclf.vectors.sources`) is a text file (one text per line, UTF-8, gzip allowed) or a corpus given
+A source (:mod:`.sources`) is a text file (one text per line, UTF-8, gzip allowed) or a corpus given
 by a data config: the training split ``textclf fit`` trains on, or its unlabelled text. Every text is tokenised with
 the classifier's :class:`~textclf.tokenize.Tokenizer` (all tokens kept: no ``max_length``) and written as one line
 of tokens separated by spaces, gensim's ``LineSentence`` format: tokens never hold whitespace, so splitting the line
@@ -21,7 +21,7 @@ from typing import Any
 
 from textclf.errors import TextclfError
 from textclf.tokenize import Tokenizer
-from textclf.vectors.sources import Source
+from textclf.vectors_training.sources import Source
 from textclf.wording import counted
 
 log = logging.getLogger(__name__)
