@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import re
 import shlex
@@ -48,4 +49,6 @@ def update_section(name: str, markdown: str, path: Path = BENCHMARKS_MD) -> None
     text = path.read_text() if path.exists() else "# Benchmarks\n"
     pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
     text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
-    path.write_text(text)
+    staging = path.with_name(f".{path.name}.tmp")  # a reader (or a killed run) never sees half a file
+    staging.write_text(text)
+    os.replace(staging, path)

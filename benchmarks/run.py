@@ -16,6 +16,8 @@ after every cell. Choices are made on validation accuracy only; each cell reads 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import fnmatch
 import json
 import os
@@ -31,6 +33,7 @@ from grid import (
     CORPORA,
     MODELS,
     QUICK_FIT,
+    QUICK_FOLDS,
     QUICK_VECTORS,
     ROOT,
     SEEDS,
@@ -46,31 +49,54 @@ from report import machine
 DOCS = ROOT / "docs"
 FULL_RESULTS = DOCS / "benchmarks" / "results.json"
 QUICK_DIR = ROOT / "runs" / "benchmarks-quick"
-FASTTEXT_MINUTES = 0.1  # expected minutes of a fastText cell (all 10 folds on cv corpora: about 1)
+FASTTEXT_MINUTES = 0.3  # expected minutes of a fastText cell (all 10 folds on cv corpora: about 3)
+VECTORS_MINUTES = 10.0  # expected minutes to train one of the vectors files on IMDB's unlabelled reviews
 
 
 def commit() -> str:
-    """The repository's commit (with ``+dirty`` when the tree has changes), for the results."""
+    """The repository's commit, with ``+dirty`` when its code (not docs/) has changes or new files, for the results."""
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-                               capture_output=True, text=True)  # fmt: skip
+        code = ["textclf", "benchmarks", "recipes", "pyproject.toml"]  # not docs/: the runner writes the report
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", *code], cwd=ROOT, capture_output=True, text=True)
         return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
     except OSError:
         return "unknown"
 
 
+SECTIONS = ("cells", "vectors", "failed")
+
+
 def load(path: Path) -> dict[str, Any]:
-    """The results file: ``{"cells": {key: result}, "vectors": {key: result}}`` (empty when there is none)."""
-    return json.loads(path.read_text()) if path.exists() else {"cells": {}, "vectors": {}}
+    """The results file: ``{"cells": {key: result}, "vectors": {key: result}, "failed": {key: error}}``."""
+    results = json.loads(path.read_text()) if path.exists() else {}
+    return {section: results.get(section, {}) for section in SECTIONS}
+
+
+@contextlib.contextmanager
+def locked(path: Path) -> Any:
+    """An exclusive lock on ``path``'s lock file, so runners sharing a results file take turns."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(f".{path.name}.lock"), "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
 
 
 def save(path: Path, results: dict[str, Any]) -> None:
-    """Write the results through a temporary file (a killed run never leaves half a file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = path.with_name(f".{path.name}.tmp")
-    staging.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
-    os.replace(staging, path)
+    """Merge ``results`` into the file (another runner's new cells are kept, and read into ``results``).
+
+    Written through a temporary file under the lock: a killed run never leaves half a file.
+    """
+    with locked(path):
+        merged = load(path)
+        for section in SECTIONS:
+            merged[section].update(results[section])
+        for key in merged["cells"]:
+            merged["failed"].pop(key, None)
+        staging = path.with_name(f".{path.name}.tmp")
+        staging.write_text(json.dumps(merged, indent=1, sort_keys=True) + "\n")
+        os.replace(staging, path)
+    results.update(merged)
 
 
 def quoted(args: list[str]) -> str:
@@ -112,7 +138,7 @@ def textclf_cell(cell: Cell, root_dir: Path, vectors_dir: Path, quick: bool, thr
     out_dir = root_dir / cell.key
     args = ["textclf", "fit", "-c", str(recipe(corpus))]
     if corpus.protocol == "cv10":
-        args = ["textclf", "cv", "-c", str(recipe(corpus)), "--folds", "10"]
+        args = ["textclf", "cv", "-c", str(recipe(corpus)), "--folds", str(QUICK_FOLDS if quick else 10)]
     args += [
         f"--seed_everything={cell.seed}",
         *MODELS[cell.model].overrides,
@@ -122,18 +148,26 @@ def textclf_cell(cell: Cell, root_dir: Path, vectors_dir: Path, quick: bool, thr
         "--trainer.enable_progress_bar=false",
         f"--trainer.default_root_dir={out_dir}",
     ]
+    started = time.time()
     seconds = run_logged([sys.executable, "-m", *args], out_dir.with_suffix(".log"))
-    tests = sorted(out_dir.rglob("test_metrics.json"), key=lambda p: p.stat().st_mtime)
-    vals = [_best_val(path.parent / "metrics.csv") for path in tests]
     if corpus.protocol == "cv10":
-        summary = json.loads(max(out_dir.rglob("summary.json"), key=lambda p: p.stat().st_mtime).read_text())
-        test = float(summary["mean"]["test/acc"])
+        summary = json.loads(_written_by_this_run(out_dir, "summary.json", started).read_text())
         per_fold = [float(fold["test/acc"]) for fold in summary["per_fold"]]
-        vals = vals[-len(per_fold) :]
-        return {"test/acc": test, "val/acc": sum(vals) / len(vals), "folds": per_fold, "seconds": seconds,
-                "command": quoted(args)}  # fmt: skip
-    metrics = json.loads(tests[-1].read_text())
-    return {"test/acc": float(metrics["test/acc"]), "val/acc": vals[-1], "seconds": seconds, "command": quoted(args)}
+        vals = [_best_val(Path(fold["run_dir"]) / "metrics.csv") for fold in summary["per_fold"]]
+        return {"test/acc": float(summary["mean"]["test/acc"]), "val/acc": sum(vals) / len(vals), "folds": per_fold,
+                "seconds": seconds, "command": quoted(args)}  # fmt: skip
+    tested = _written_by_this_run(out_dir, "test_metrics.json", started)
+    metrics = json.loads(tested.read_text())
+    return {"test/acc": float(metrics["test/acc"]), "val/acc": _best_val(tested.parent / "metrics.csv"),
+            "seconds": seconds, "command": quoted(args)}  # fmt: skip
+
+
+def _written_by_this_run(folder: Path, name: str, started: float) -> Path:
+    """The one ``name`` under ``folder`` written since ``started`` (an earlier run's is never read)."""
+    found = [path for path in folder.rglob(name) if path.stat().st_mtime >= started]
+    if len(found) != 1:
+        raise RuntimeError(f"expected one {name} written by this run under {folder}, found {len(found)}")
+    return found[0]
 
 
 def _best_val(metrics_csv: Path) -> float:
@@ -145,25 +179,29 @@ def _best_val(metrics_csv: Path) -> float:
     return max(values)
 
 
-def fasttext_cell(cell: Cell) -> dict[str, Any]:
+def fasttext_cell(cell: Cell, quick: bool) -> dict[str, Any]:
     """Run one fastText cell in this process (seconds; all folds for cv corpora)."""
     from fasttext_baseline import run_fasttext
 
     corpus = CORPORA[cell.corpus]
     start = time.perf_counter()
-    folds = 10 if corpus.protocol == "cv10" else None
+    folds = (QUICK_FOLDS if quick else 10) if corpus.protocol == "cv10" else None
     result = run_fasttext(ROOT / "recipes" / corpus.recipe_dir, MODELS[cell.model].word_ngrams, cell.seed, folds)
-    only = f" --only {cell.key}"
-    return {**result, "seconds": time.perf_counter() - start, "command": f"python benchmarks/run.py{only}"}
+    command = f"python benchmarks/run.py{' --quick' if quick else ''} --only {cell.key} --rerun"
+    return {**result, "seconds": time.perf_counter() - start, "command": command}
 
 
 def estimate_minutes(cells: list[Cell], results: dict[str, Any]) -> float:
-    """Expected minutes for ``cells``: measured means per corpus (and kind) where cells ran, else the defaults."""
+    """Expected minutes for ``cells``: measured means per corpus (and kind) where cells ran, else the defaults.
+
+    Vectors still to train count :data:`VECTORS_MINUTES` each.
+    """
     measured: dict[tuple[str, bool], list[float]] = {}
     for cell_result in results["cells"].values():
         kind = (cell_result["corpus"], MODELS[cell_result["model"]].word_ngrams > 0)
         measured.setdefault(kind, []).append(cell_result["seconds"] / 60)
-    total = 0.0
+    trained = {c.vectors for c in cells if c.vectors in VECTORS and VECTORS[c.vectors].trained}
+    total = sum(VECTORS_MINUTES for key in trained if key not in results["vectors"])
     for cell in cells:
         seen = measured.get((cell.corpus, cell.is_fasttext))
         cv = CORPORA[cell.corpus].protocol == "cv10"
@@ -204,7 +242,9 @@ def main() -> None:
     if args.list:
         for cell in cells:
             done = results["cells"].get(cell.key)
-            print(f"  {cell.key:45s} " + (f"test {100 * done['test/acc']:.1f}" if done else "-"))
+            failed = results["failed"].get(cell.key)
+            state = f"test {100 * done['test/acc']:.1f}" if done else ("FAILED" if failed else "-")
+            print(f"  {cell.key:45s} {state}")
         return
     from tables import write_report
 
@@ -215,10 +255,17 @@ def main() -> None:
     for i, cell in enumerate([] if args.report_only else todo, start=1):
         left = estimate_minutes(todo[i - 1 :], results)
         print(f"[{i}/{len(todo)}] {cell.key} (about {left:.0f} min left)", flush=True)
-        if cell.is_fasttext:
-            result = fasttext_cell(cell)
-        else:
-            result = textclf_cell(cell, root_dir, vectors_dir, quick, args.threads)
+        try:
+            if cell.is_fasttext:
+                result = fasttext_cell(cell, quick)
+            else:
+                result = textclf_cell(cell, root_dir, vectors_dir, quick, args.threads)
+        except Exception as e:  # one cell's failure (a missing file, a crash) is recorded; the others still run
+            print(f"    FAILED: {e}", flush=True)
+            results["failed"][cell.key] = {"error": str(e)[-3000:], "commit": commit(),
+                                           "finished": time.strftime("%Y-%m-%d %H:%M:%S")}  # fmt: skip
+            save(results_path, results)
+            continue
         results["cells"][cell.key] = {
             **result, "corpus": cell.corpus, "model": cell.model, "vectors": cell.vectors, "seed": cell.seed,
             "machine": machine(), "commit": commit(), "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
@@ -229,6 +276,9 @@ def main() -> None:
         write_report(results, quick, base)
     write_report(results, quick, base)
     print(f"done in {(time.perf_counter() - started) / 60:.1f} min; results in {results_path}", flush=True)
+    failed = [c.key for c in todo if c.key in results["failed"]]
+    if failed:
+        sys.exit(f"{len(failed)} cells failed (see their logs; `--list` shows them): {', '.join(failed)}")
 
 
 if __name__ == "__main__":

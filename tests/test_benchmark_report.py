@@ -10,6 +10,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 import grid
+import run
 import tables
 
 
@@ -28,6 +29,8 @@ def _results() -> dict[str, object]:
         _cell("bigru_max", "w2v-imdb", 2, 0.92, 0.92),
         _cell("bigru_max", "w2v-imdb", 3, 0.94, 0.91),
         _cell("fasttext_bi", "-", 1, 0.80, 0.85),
+        # the best validation score, but one seed against three: a win by noise, not chosen
+        _cell("lstm_last", "random", 1, 0.99, 0.99),
     ]
     keys = [f"{c['corpus']}/{c['model']}/{c['vectors']}/seed{c['seed']}" for c in cells]
     return {"cells": dict(zip(keys, cells, strict=True)), "vectors": {}}
@@ -45,7 +48,7 @@ def test_ours_is_chosen_on_validation_and_reported_as_mean_and_sample_std(tmp_pa
     assert "SST-5" not in report  # the quick report lists only the corpora it ran
     assert (tmp_path / "accuracy.png").stat().st_size > 0
     cells = (tmp_path / "cells.md").read_text()
-    assert cells.count("| trec/") == 6 and "`textclf fit seed 3`" in cells
+    assert cells.count("| trec/") == 7 and "`textclf fit seed 3`" in cells
 
 
 def test_every_cell_of_the_full_grid_starts_from_a_shipped_recipe() -> None:
@@ -54,3 +57,17 @@ def test_every_cell_of_the_full_grid_starts_from_a_shipped_recipe() -> None:
     for corpus in {c.corpus for c in cells}:
         assert (grid.ROOT / grid.recipe(grid.CORPORA[corpus])).is_file()
     assert {c.seed for c in cells} == set(grid.SEEDS) and len(grid.SEEDS) >= 3
+
+
+def test_runners_sharing_a_results_file_keep_each_others_cells(tmp_path: Path) -> None:
+    path = tmp_path / "results.json"
+    first, second = run.load(path), run.load(path)  # two runners start from the same (empty) file
+    first["failed"]["trec/bilstm_max/glove50/seed2"] = {"error": "killed"}
+    first["cells"]["trec/bilstm_max/glove50/seed1"] = {"test/acc": 0.9}
+    run.save(path, first)
+    second["cells"]["trec/bilstm_max/glove50/seed2"] = {"test/acc": 0.8}
+    run.save(path, second)
+    merged = run.load(path)
+    assert set(merged["cells"]) == {"trec/bilstm_max/glove50/seed1", "trec/bilstm_max/glove50/seed2"}
+    assert merged["failed"] == {}  # the cell that failed in one runner has since run in the other
+    assert second["cells"] == merged["cells"]  # and the second runner now reports both
