@@ -51,6 +51,7 @@ FULL_RESULTS = DOCS / "benchmarks" / "results.json"
 QUICK_DIR = ROOT / "runs" / "benchmarks-quick"
 FASTTEXT_MINUTES = 0.3  # expected minutes of a fastText cell (all 10 folds on cv corpora: about 3)
 VECTORS_MINUTES = 10.0  # expected minutes to train one of the vectors files on IMDB's unlabelled reviews
+QUICK_MINUTES = 0.5  # expected minutes of one quick-grid fit, or of training its small vectors
 
 
 def commit() -> str:
@@ -191,7 +192,7 @@ def fasttext_cell(cell: Cell, quick: bool) -> dict[str, Any]:
     return {**result, "seconds": time.perf_counter() - start, "command": command}
 
 
-def estimate_minutes(cells: list[Cell], results: dict[str, Any]) -> float:
+def estimate_minutes(cells: list[Cell], results: dict[str, Any], quick: bool = False) -> float:
     """Expected minutes for ``cells``: measured means per corpus (and kind) where cells ran, else the defaults.
 
     Vectors still to train count :data:`VECTORS_MINUTES` each.
@@ -201,11 +202,12 @@ def estimate_minutes(cells: list[Cell], results: dict[str, Any]) -> float:
         kind = (cell_result["corpus"], MODELS[cell_result["model"]].word_ngrams > 0)
         measured.setdefault(kind, []).append(cell_result["seconds"] / 60)
     trained = {c.vectors for c in cells if c.vectors in VECTORS and VECTORS[c.vectors].trained}
-    total = sum(VECTORS_MINUTES for key in trained if key not in results["vectors"])
+    total = sum(QUICK_MINUTES if quick else VECTORS_MINUTES for key in trained if key not in results["vectors"])
     for cell in cells:
         seen = measured.get((cell.corpus, cell.is_fasttext))
-        cv = CORPORA[cell.corpus].protocol == "cv10"
-        default = FASTTEXT_MINUTES * (10 if cv else 1) if cell.is_fasttext else CORPORA[cell.corpus].minutes
+        folds = (QUICK_FOLDS if quick else 10) if CORPORA[cell.corpus].protocol == "cv10" else 1
+        fit = QUICK_MINUTES if quick else CORPORA[cell.corpus].minutes / folds
+        default = (FASTTEXT_MINUTES if cell.is_fasttext else fit) * folds
         total += sum(seen) / len(seen) if seen else default
     return total
 
@@ -236,7 +238,7 @@ def main() -> None:
         cells = [c for c in cells if any(fnmatch.fnmatch(c.key, pattern) for pattern in args.only)]
     results = load(results_path)
     todo = [c for c in cells if args.rerun or c.key not in results["cells"]]
-    hours = estimate_minutes(todo, results) / 60
+    hours = estimate_minutes(todo, results, quick) / 60
     print(f"{len(cells)} cells selected, {len(cells) - len(todo)} done; about {hours:.1f} h to run the other "
           f"{len(todo)} on this machine ({machine()})", flush=True)  # fmt: skip
     if args.list:
@@ -253,7 +255,7 @@ def main() -> None:
         make_vectors(vectors, vectors_dir, quick, results)
         save(results_path, results)
     for i, cell in enumerate([] if args.report_only else todo, start=1):
-        left = estimate_minutes(todo[i - 1 :], results)
+        left = estimate_minutes(todo[i - 1 :], results, quick)
         print(f"[{i}/{len(todo)}] {cell.key} (about {left:.0f} min left)", flush=True)
         try:
             if cell.is_fasttext:
