@@ -55,7 +55,7 @@ def summary_table(found: dict[tuple[str, str, str], list[dict[str, Any]]], only_
         if mine:
             (_, model, vectors), cells = max(mine.items(), key=lambda kv: statistics.fmean(c["val/acc"] for c in kv[1]))
             ours = mean_std([c["test/acc"] for c in cells])
-            chosen = f"{config_name(model, vectors)} ({len(cells)} seeds)"
+            chosen = f"{config_name(model, vectors)} ({len(cells)} seed{'s' if len(cells) > 1 else ''})"
         else:
             ours, chosen = "not run", ""
         fast = [found.get((key, m, "-")) for m in ("fasttext_uni", "fasttext_bi")]
