@@ -251,10 +251,12 @@ def main() -> None:
     from tables import write_report
 
     started = time.perf_counter()
+    if args.report_only:
+        todo = []
     for vectors in sorted({c.vectors for c in todo if c.vectors in VECTORS and VECTORS[c.vectors].trained}):
         make_vectors(vectors, vectors_dir, quick, results)
         save(results_path, results)
-    for i, cell in enumerate([] if args.report_only else todo, start=1):
+    for i, cell in enumerate(todo, start=1):
         left = estimate_minutes(todo[i - 1 :], results, quick)
         print(f"[{i}/{len(todo)}] {cell.key} (about {left:.0f} min left)", flush=True)
         try:
