@@ -115,7 +115,7 @@ def plot(found: dict[tuple[str, str, str], list[dict[str, Any]]], path: Path) ->
     corpora = [k for k in CORPORA if any(g[0] == k for g in found)]
     if not corpora:
         return
-    fig, axes = plt.subplots(len(corpora), 1, figsize=(9, 1.2 + 0.32 * max(
+    fig, axes = plt.subplots(len(corpora), 1, figsize=(12, 1.2 + 0.32 * max(
         len([g for g in found if g[0] == k]) + len(CORPORA[k].published) for k in corpora) * len(corpora)))  # fmt: skip
     for ax, key in zip([axes] if len(corpora) == 1 else axes, corpora, strict=True):
         mine = [g for g in found if g[0] == key]
