@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import NoReturn
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 from textclf.errors import TextclfError
 
@@ -98,14 +99,7 @@ def parser() -> argparse.ArgumentParser:
         ("max_n", "fastText: longest character n-gram"),
         ("bucket", "fastText: n-gram table rows (the file holds bucket x dim floats)"),
     ):
-        model.add_argument(
-            f"--{name.replace('_', '-')}",
-            dest=name,
-            type=_whole,
-            metavar="N",
-            default=getattr(defaults, name),
-            help=f"{text} (default {getattr(defaults, name)})",
-        )
+        _setting(model, name, _whole, f"{text} (default {getattr(defaults, name)})", getattr(defaults, name))
     model.add_argument(
         "--workers",
         type=_whole,
@@ -118,24 +112,18 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="join frequent word pairs into one token (new_york) before training (gensim Phrases)",
     )
-    phrases.add_argument(
-        "--phrases-min-count",
-        dest="phrases_min_count",
-        type=_whole,
-        metavar="N",
-        default=defaults.phrases_min_count,
-        help="a pair must occur this often (default %(default)s)",
-    )
-    phrases.add_argument(
-        "--phrases-threshold",
-        dest="phrases_threshold",
-        type=float,
-        metavar="X",
-        default=defaults.phrases_threshold,
-        help="... and score above this (default %(default)s)",
-    )
+    _setting(phrases, "phrases_min_count", _whole, "a pair must occur this often (default %(default)s)",
+             defaults.phrases_min_count)  # fmt: skip
+    _setting(phrases, "phrases_threshold", float, "... and score above this (default %(default)s)",
+             defaults.phrases_threshold)  # fmt: skip
     train.add_argument("--force", action="store_true", help="replace an existing OUT (and OUT.json)")
     return top
+
+
+def _setting(group: argparse._ArgumentGroup, name: str, kind: Callable[[str], Any], text: str, default: Any) -> None:
+    """``--NAME-WITH-DASHES N`` (``X`` for a float) into ``name``: one of :class:`VectorsSettings`' numbers."""
+    metavar = "X" if kind is float else "N"
+    group.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind, metavar=metavar, default=default, help=text)
 
 
 def _whole(value: str) -> int:

@@ -54,22 +54,22 @@ class Coverage:
     @property
     def type_rate(self) -> float:
         """Fraction (0..1) of vocabulary words that have a vector."""
-        return self.types_found / self.types_total if self.types_total else 0.0
+        return _rate(self.types_found, self.types_total)
 
     @property
     def token_rate(self) -> float:
         """Fraction (0..1) of training tokens whose word has a vector."""
-        return self.tokens_found / self.tokens_total if self.tokens_total else 0.0
+        return _rate(self.tokens_found, self.tokens_total)
 
     @property
     def subword_type_rate(self) -> float:
         """Fraction (0..1) of vocabulary words whose vector was built from subwords."""
-        return self.types_subword / self.types_total if self.types_total else 0.0
+        return _rate(self.types_subword, self.types_total)
 
     @property
     def subword_token_rate(self) -> float:
         """Fraction (0..1) of training tokens whose word's vector was built from subwords."""
-        return self.tokens_subword / self.tokens_total if self.tokens_total else 0.0
+        return _rate(self.tokens_subword, self.tokens_total)
 
     def __str__(self) -> str:
         text = (
@@ -82,6 +82,11 @@ class Coverage:
             f"{text}; {self.types_subword:,} more types ({self.subword_type_rate:.1%}) and "
             f"{self.subword_token_rate:.1%} more tokens from subwords"
         )
+
+
+def _rate(part: int, whole: int) -> float:
+    """``part / whole``, 0.0 for an empty whole."""
+    return part / whole if whole else 0.0
 
 
 def vectors_vocabulary(source: str | os.PathLike[str], cache_dir: str | os.PathLike[str] | None = None) -> list[str]:
