@@ -15,6 +15,7 @@ from factories import RECIPES, tiny_data
 from textclf import RNNEncoder, TextClassifier, TextclfError
 from textclf import checkpoint as ckpt
 from textclf.cli import main
+from textclf.tokenize import Tokenizer
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 EXPECTED = json.loads((FIXTURES / "format1_expected.json").read_text())
@@ -78,9 +79,9 @@ def test_a_file_is_read_once_however_many_parts_ask(tmp_path: Path, monkeypatch:
     calls = []
     load = torch.load
     monkeypatch.setattr(torch, "load", lambda *a, **k: calls.append(a) or load(*a, **k))
-    vocab, mode = ckpt.read_vocabulary(path)  # what the data module asks for when fine-tuning
+    vocab, tokenizer = ckpt.read_vocabulary(path)  # what the data module asks for when fine-tuning
     first = ckpt.read_checkpoint(path)  # what the model asks for
-    assert len(calls) == 1 and first["textclf"]["vocab"] == vocab.tokens and mode == "basic"
+    assert len(calls) == 1 and first["textclf"]["vocab"] == vocab.tokens and tokenizer == Tokenizer("basic")
     path.write_bytes(path.read_bytes() + b"")  # rewritten: a new modification time
     ckpt.read_checkpoint(path)
     assert len(calls) == 2

@@ -38,12 +38,18 @@ TEXTS = [
 TOLERANCE = 1e-4
 
 
-def exportable_model(cell: str = "lstm", bidirectional: bool = True, **encoder: object) -> TextClassifier:
+PHRASES = ("the_film", "the_plot", "bad_bad", "was_a")  # "bad bad bad": the first two joined, the third not
+
+
+def exportable_model(
+    cell: str = "lstm", bidirectional: bool = True, phrases: tuple[str, ...] = (), **encoder: object
+) -> TextClassifier:
     """Random weights; the last three words are 'untrained' rows, as words added from a vectors file are."""
-    tokens = ["<pad>", "<unk>", *WORDS]
+    tokens = ["<pad>", "<unk>", *phrases, *WORDS]
     vocab = Vocabulary(tokens, trained_size=len(tokens) - 3)
     options = {"cell": cell, "bidirectional": bidirectional, "hidden_size": 7, **encoder}
-    return tiny_model(vocab, ["neg", "neutral", "pos"], options, seed=0, tokenizer=Tokenizer(max_length=12)).eval()
+    tokenizer = Tokenizer(max_length=12, phrases=phrases)
+    return tiny_model(vocab, ["neg", "neutral", "pos"], options, seed=0, tokenizer=tokenizer).eval()
 
 
 def read_export(folder: Path) -> tuple[list[str], list[str], dict]:
@@ -93,9 +99,12 @@ def test_exported_models_match_the_eager_model(
 
 @pytest.mark.parametrize("mode", ["basic", "cased", "whitespace"])
 @pytest.mark.parametrize("max_length", [None, 3])
-def test_encode_with_vocab_matches_the_models_own_tokenizer(mode: str, max_length: int | None) -> None:
-    model = exportable_model()
-    model.tokenizer = Tokenizer(mode, max_length)
+@pytest.mark.parametrize("phrases", [(), PHRASES])
+def test_encode_with_vocab_matches_the_models_own_tokenizer(
+    mode: str, max_length: int | None, phrases: tuple[str, ...]
+) -> None:
+    model = exportable_model(phrases=phrases)
+    model.tokenizer = Tokenizer(mode, max_length, phrases)
     settings = json.loads(json.dumps(tokenizer_settings(model.tokenizer)))  # as read back from tokenizer.json
     token_ids, lengths = encode_with_vocab(TEXTS, model.vocab.tokens, settings)
     expected = encode_texts(model, TEXTS).__getitems__(list(range(len(TEXTS))))
@@ -130,7 +139,8 @@ def docs_snippet() -> str:
 
 def test_the_documented_snippet_classifies_without_torch(tmp_path: Path) -> None:
     pytest.importorskip("onnxruntime")
-    model = exportable_model(cell="gru")
+    model = exportable_model(cell="gru", phrases=PHRASES)  # the snippet joins phrases as the model does
+    assert model.tokenizer(TEXTS[3])[7:10] == ["bad_bad", "bad", "and"]  # joined before max_length cuts
     export_model(model, tmp_path / "export", ["onnx"])
     code = (
         "import sys; sys.modules['torch'] = None; sys.modules['textclf'] = None\n"

@@ -149,9 +149,9 @@ def test_a_vocabulary_survives_its_checkpoint_and_cache_round_trips(counts, extr
         model, saved = tiny_model(vocab), {}
         model.on_save_checkpoint(saved)  # what Lightning adds to the checkpoints of textclf fit
         torch.save({"state_dict": model.state_dict(), **saved}, path)
-        restored, mode = read_vocabulary(path)
+        restored, tokenizer = read_vocabulary(path)
         assert TextClassifier.load_from_checkpoint(path).vocab == vocab
-    assert (restored, mode) == (vocab, "basic")
+    assert (restored, tokenizer.mode) == (vocab, "basic")
     assert restored.encode([*counts, "zzz-unknown"]) == vocab.encode([*counts, "zzz-unknown"])
 
 

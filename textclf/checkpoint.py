@@ -183,14 +183,15 @@ def check_compatible(config: dict[str, Any], labels: list[str], vocab: Vocabular
         )
 
 
-def read_vocabulary(path: str | Path, tokenizer: TokenizerMode | None = None) -> tuple[Vocabulary, TokenizerMode]:
-    """The vocabulary stored in a checkpoint and its tokenizer mode, which ``tokenizer`` (if set) must equal."""
+def read_vocabulary(path: str | Path, tokenizer: TokenizerMode | None = None) -> tuple[Vocabulary, Tokenizer]:
+    """The vocabulary stored in a checkpoint and its tokenizer, whose mode ``tokenizer`` (if set) must equal."""
     config = read_checkpoint(path)["textclf"]
-    mode = Tokenizer.from_dict(config["tokenizer"]).mode  # checked by read_checkpoint
-    if tokenizer not in (None, mode):
-        needs = f"{path} was trained with the {mode!r} tokenizer, which its vocabulary needs: unset data.tokenizer"
+    trained = Tokenizer.from_dict(config["tokenizer"])  # checked by read_checkpoint
+    if tokenizer not in (None, trained.mode):
+        needs = f"{path} was trained with the {trained.mode!r} tokenizer, which its vocabulary needs"
+        needs += ": unset data.tokenizer"
         raise TextclfError(f"data.tokenizer is {tokenizer!r} but {needs}")
-    return Vocabulary(config["vocab"], config["vocab_trained_size"]), mode
+    return Vocabulary(config["vocab"], config["vocab_trained_size"]), trained
 
 
 # ---- writing and rebuilding -----------------------------------------------------------------------------------

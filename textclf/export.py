@@ -36,7 +36,7 @@ from textclf.encoders import RNNEncoder
 from textclf.errors import TextclfError
 from textclf.inference import predict_proba, refuse_context_head
 from textclf.model import TextClassifier
-from textclf.tokenize import _BASIC_TOKEN, Tokenizer
+from textclf.tokenize import _BASIC_TOKEN, Tokenizer, join_phrases
 from textclf.vocab import Vocabulary
 
 log = logging.getLogger(__name__)
@@ -80,14 +80,16 @@ def tokenizer_settings(tokenizer: Tokenizer) -> dict[str, Any]:
     r"""What :func:`encode_with_vocab` (or any other runtime) needs to tokenise exactly as ``tokenizer`` does.
 
     ``token_pattern`` is a Python regular expression whose matches are the tokens (``\S+`` in whitespace mode,
-    the same split as ``str.split()``), applied after lowercasing when ``lowercase`` is true; then at most
-    ``max_length`` tokens (``null``: all) are kept.
+    the same split as ``str.split()``), applied after lowercasing when ``lowercase`` is true; then, left to right,
+    two tokens ``a``, ``b`` whose ``a_b`` is in ``phrases`` become that one token (a joined pair is not joined
+    again: :func:`textclf.tokenize.join_phrases`); then at most ``max_length`` tokens (``null``: all) are kept.
     """
     pattern = r"\S+" if tokenizer.mode == "whitespace" else _BASIC_TOKEN.pattern
     return {
         "mode": tokenizer.mode,
         "lowercase": tokenizer.mode == "basic",
         "token_pattern": pattern,
+        "phrases": list(tokenizer.phrases),
         "max_length": tokenizer.max_length,
         "pad_index": Vocabulary.pad_index,
         "unk_index": Vocabulary.unk_index,
@@ -110,9 +112,10 @@ def encode_with_vocab(
     """
     settings = tokenizer_settings
     pattern, index = re.compile(settings["token_pattern"]), {token: i for i, token in enumerate(vocab)}
-    rows = []
+    phrases, rows = frozenset(settings.get("phrases", ())), []
     for text in texts:
-        tokens = pattern.findall(text.lower() if settings["lowercase"] else text)[: settings["max_length"]]
+        tokens = pattern.findall(text.lower() if settings["lowercase"] else text)
+        tokens = (join_phrases(tokens, phrases) if phrases else tokens)[: settings["max_length"]]
         rows.append([index.get(token, settings["unk_index"]) for token in tokens] or [settings["unk_index"]])
     lengths = np.array([len(row) for row in rows], dtype=np.int64)
     token_ids = np.full((len(rows), int(lengths.max(initial=1))), settings["pad_index"], dtype=np.int64)

@@ -5,10 +5,13 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Literal
 
 TokenizerMode = Literal["basic", "cased", "whitespace"]
+
+PHRASE_DELIMITER = "_"
+"""What joins the two words of a phrase (``new_york``), as gensim ``Phrases`` joins them for ``vectors train``."""
 
 
 def _marks() -> str:
@@ -53,26 +56,43 @@ class Tokenizer:
             marks (accents, vowel signs), joined by inner apostrophes or hyphens; every other non-space
             character is a token of its own (with its combining marks). Tokens are never empty and never hold
             whitespace (``str.isspace``); no other character is dropped.
-        max_length: keep at most this many tokens of each text (the first ones); ``None`` keeps all.
+        max_length: keep at most this many tokens of each text (the first ones, after phrases are joined);
+            ``None`` keeps all.
+        phrases: joined word pairs (``new_york``) that replace their two words wherever these follow each other,
+            left to right, exactly as gensim's frozen ``Phrases`` joins them (Mikolov et al. 2013, section 4). They
+            come from vectors trained with ``textclf vectors train --phrases`` (the ``phrases`` of the vectors
+            file's ``.json`` sidecar), so that the classifier reads the tokens the vectors were trained on.
+
+    Raises:
+        ValueError: an unknown mode, a ``max_length`` below 1, a phrase that is not two non-empty words joined by
+            ``_`` (a string without whitespace).
     """
 
     mode: TokenizerMode = "basic"
     max_length: int | None = None
+    phrases: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.mode not in ("basic", "cased", "whitespace"):
             raise ValueError(f"unknown tokenizer mode {self.mode!r}; expected basic, cased or whitespace")
         if self.max_length is not None and self.max_length < 1:
             raise ValueError(f"max_length must be >= 1 or None, got {self.max_length}")
+        if isinstance(self.phrases, str) or not all(_is_phrase(p) for p in self.phrases):
+            bad = self.phrases if isinstance(self.phrases, str) else next(p for p in self.phrases if not _is_phrase(p))
+            raise ValueError(f"phrase {bad!r} is not two words joined by {PHRASE_DELIMITER!r}")
+        object.__setattr__(self, "phrases", tuple(self.phrases))
+        object.__setattr__(self, "_phrase_set", frozenset(self.phrases))
 
     def __call__(self, text: str) -> list[str]:
-        """Tokens of one text, truncated to ``max_length``."""
+        """Tokens of one text, phrases joined, truncated to ``max_length``."""
         if self.mode == "whitespace":
             tokens = text.split()
         elif self.mode == "cased":
             tokens = _BASIC_TOKEN.findall(text)
         else:
             tokens = _BASIC_TOKEN.findall(text.lower())
+        if self.phrases:
+            tokens = join_phrases(tokens, self._phrase_set)  # type: ignore[attr-defined]
         return tokens[: self.max_length] if self.max_length is not None else tokens
 
     def batch(self, texts: Iterable[str]) -> list[list[str]]:
@@ -80,10 +100,47 @@ class Tokenizer:
         return [self(text) for text in texts]
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain settings, stored in checkpoints."""
-        return asdict(self)
+        """Plain settings, stored in checkpoints (``phrases`` only when there are some: older keys stay the same)."""
+        settings: dict[str, Any] = {"mode": self.mode, "max_length": self.max_length}
+        if self.phrases:
+            settings["phrases"] = list(self.phrases)
+        return settings
 
     @classmethod
     def from_dict(cls, settings: dict[str, Any]) -> Tokenizer:
-        """Inverse of :meth:`to_dict`."""
-        return cls(**settings)
+        """Inverse of :meth:`to_dict`.
+
+        Raises:
+            ValueError: ``phrases`` is not a list of phrases; what the constructor raises.
+        """
+        phrases = settings.get("phrases", ())
+        if not isinstance(phrases, (list, tuple)):
+            raise ValueError(f"phrases must be a list of joined word pairs, got {type(phrases).__name__}")
+        return cls(**{**settings, "phrases": tuple(phrases)})
+
+
+def _is_phrase(phrase: object) -> bool:
+    """Whether ``phrase`` can be a joined pair: a string without whitespace with the delimiter between two parts."""
+    return (
+        isinstance(phrase, str)
+        and 0 < phrase.find(PHRASE_DELIMITER) < len(phrase) - 1
+        and not any(c.isspace() for c in phrase)
+    )
+
+
+def join_phrases(tokens: list[str], phrases: frozenset[str] | set[str]) -> list[str]:
+    """``tokens`` with each pair ``a, b`` whose ``a_b`` is in ``phrases`` joined into that one token.
+
+    Left to right, a joined pair is not joined again (``a b c`` with ``a_b`` and ``b_c``: ``a_b c``): the rule of
+    gensim's ``FrozenPhrases`` without connector words, so the classifier's tokens are those the vectors saw.
+    """
+    out: list[str] = []
+    i, n = 0, len(tokens)
+    while i < n:
+        if i + 1 < n and (pair := tokens[i] + PHRASE_DELIMITER + tokens[i + 1]) in phrases:
+            out.append(pair)
+            i += 2
+        else:
+            out.append(tokens[i])
+            i += 1
+    return out

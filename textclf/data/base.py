@@ -38,8 +38,8 @@ class TextDataModule(L.LightningDataModule):
     On first use (``prepare_data``, ``setup`` or any of ``vocab``/``labels``/``embeddings``) the raw splits are
     read, cleaned (empty texts dropped with a logged count), missing val/test splits carved from train (stratified,
     seeded), tokenised and numericalised batch by batch (:mod:`textclf.data.prepare`: memory stays flat as the
-    corpus grows), and cached under ``cache_dir`` keyed by the data files, tokenizer and vocabulary settings.
-    Later runs load the cache (memory-mapped) and start within seconds.
+    corpus grows), and cached under ``cache_dir`` keyed by the data files, tokenizer and vocabulary settings:
+    later runs load the cache (memory-mapped) and start within seconds.
 
     Args:
         tokenizer: ``basic`` (lowercase, punctuation split), ``cased`` or ``whitespace``; default ``basic``, or the
@@ -47,7 +47,7 @@ class TextDataModule(L.LightningDataModule):
         max_length: keep the first ``max_length`` tokens of every text (train, eval and predict alike).
         min_freq: training words seen fewer times map to ``<unk>`` ...
         max_vocab_size: ... and the vocabulary keeps at most this many words.
-        vectors: pretrained word vectors: a file path or a gensim-data name (see docs/vectors.md).
+        vectors: pretrained word vectors: a file path or a gensim-data name (docs/vectors.md; phrases: ``tokenizer``).
         keep_words_with_vectors: keep training words below ``min_freq`` when they have a pretrained vector.
         vectors_vocab_size: also add the first N words of the vectors file (the most frequent ones in the
             word2vec, GloVe and fastText releases) to the vocabulary, so that words never seen in training still
@@ -103,6 +103,7 @@ class TextDataModule(L.LightningDataModule):
         self.extend_vocab: bool = extend_vocab
         self._init_vocab: Vocabulary | None = None  # init_vocab_from's, read when the data is first needed
         self._tokenizer_mode = tokenizer
+        self._phrases_read = False  # whether the vectors' sidecar was read for phrases (by .tokenizer)
         try:  # checked now; with init_vocab_from, the checkpoint's mode replaces the default
             self._tokenizer = Tokenizer(tokenizer or "basic", o["max_length"])
         except ValueError as e:
@@ -177,9 +178,8 @@ class TextDataModule(L.LightningDataModule):
             from textclf.vectors import build_embedding_matrix
 
             meta = self.prepare()
-            matrix, _ = build_embedding_matrix(
-                self.vectors, meta["vocab"], token_counts=meta["token_counts"], cache_dir=self.cache_dir, seed=self.seed
-            )
+            matrix, _ = build_embedding_matrix(self.vectors, meta["vocab"], token_counts=meta["token_counts"],
+                                               cache_dir=self.cache_dir, seed=self.seed)  # fmt: skip
             self._embeddings = torch.from_numpy(matrix)
         return self._embeddings
 
@@ -277,11 +277,7 @@ class TextDataModule(L.LightningDataModule):
         return self._prepared
 
     def prepare(self) -> dict[str, Any]:
-        """Read, clean, split, tokenise and numericalise the corpus, or load it from the cache. Idempotent.
-
-        When several processes prepare the same data at once (DDP ranks), one builds the cache entry while the
-        others wait for it (:mod:`textclf.data.cache`), then read it.
-        """
+        """Read, clean, split, tokenise and numericalise the corpus, or load it from the cache (DDP ranks wait)."""
         if self._meta is not None:
             return self._meta
         entry = self._cache_entry()
@@ -335,8 +331,11 @@ class TextDataModule(L.LightningDataModule):
 
     @property
     def tokenizer(self) -> Tokenizer:
-        """The tokenizer (with ``init_vocab_from``: in the checkpoint's mode, read on first use)."""
-        self._base_vocabulary()
+        """The tokenizer: ``init_vocab_from``'s, else joining the phrases of ``vectors`` (``--phrases`` vectors)."""
+        if self._base_vocabulary() is None and self.vectors is not None and not self._phrases_read:
+            from textclf.vectors.sidecar import with_phrases_of  # vectors trained with ``vectors train --phrases``
+
+            self._phrases_read, self._tokenizer = True, with_phrases_of(self.vectors, self._tokenizer)
         return self._tokenizer
 
     def _base_vocabulary(self) -> Vocabulary | None:
@@ -344,6 +343,6 @@ class TextDataModule(L.LightningDataModule):
         if self.init_vocab_from is not None and self._init_vocab is None:
             from textclf.checkpoint import read_vocabulary
 
-            self._init_vocab, mode = read_vocabulary(self.init_vocab_from, self._tokenizer_mode)
-            self._tokenizer = Tokenizer(mode, self._tokenizer.max_length)
+            self._init_vocab, trained = read_vocabulary(self.init_vocab_from, self._tokenizer_mode)
+            self._tokenizer = Tokenizer(trained.mode, self._tokenizer.max_length, trained.phrases)
         return self._init_vocab

@@ -20,7 +20,8 @@ from types import TracebackType
 from typing import Any
 
 from textclf.errors import TextclfError
-from textclf.tokenize import Tokenizer
+from textclf.tokenize import PHRASE_DELIMITER, Tokenizer
+from textclf.tokenize import join_phrases as join_pairs
 from textclf.vectors_training.sources import Source
 from textclf.wording import counted
 
@@ -31,12 +32,13 @@ MAX_SENTENCE = 10000  # gensim trains on at most this many words of a sentence: 
 
 @dataclass
 class TokenFile:
-    """A tokenised corpus: one text per line, its tokens separated by spaces."""
+    """A tokenised corpus: one text per line, its tokens separated by spaces (``phrases``: the pairs joined in it)."""
 
     path: Path
     texts: int = 0
     tokens: int = 0
     sources: list[dict[str, Any]] = field(default_factory=list)
+    phrases: tuple[str, ...] = ()
 
 
 def write_tokens(
@@ -84,8 +86,9 @@ def _described(about: dict[str, Any]) -> str:
 def join_phrases(corpus: TokenFile, path: Path, min_count: int, threshold: float) -> TokenFile:
     """``corpus`` rewritten into ``path`` with frequent word pairs joined by ``_`` (gensim ``Phrases``).
 
-    Bigrams seen at least ``min_count`` times whose score (Mikolov et al. 2013) exceeds ``threshold`` become one
-    token, such as ``new_york``.
+    Bigrams seen at least ``min_count`` times whose score (Mikolov et al. 2013, section 4) exceeds ``threshold``
+    become one token, such as ``new_york``; they are joined by :func:`textclf.tokenize.join_phrases`, the rule the
+    classifier's tokenizer applies. The result's ``phrases`` are the joined tokens that occur, sorted.
 
     Raises:
         TextclfError: ``path`` cannot be written (as :func:`write_tokens`).
@@ -93,16 +96,18 @@ def join_phrases(corpus: TokenFile, path: Path, min_count: int, threshold: float
     from gensim.models.phrases import Phrases
 
     start = time.monotonic()
-    phrases = Phrases(TokenLines(corpus.path), min_count=min_count, threshold=threshold, delimiter="_").freeze()
+    found = Phrases(TokenLines(corpus.path), min_count=min_count, threshold=threshold, delimiter=PHRASE_DELIMITER)
+    pairs = frozenset(found.freeze().phrasegrams)
     joined = TokenFile(path, corpus.texts, 0, corpus.sources)
     kinds: set[str] = set()
     with TokenWriter(path) as out:
         for words in TokenLines(corpus.path):
-            tokens = phrases[words]
+            tokens = join_pairs(words, pairs)
             if len(tokens) < len(words):  # some pairs were joined
-                kinds.update(set(tokens).difference(words))
+                kinds.update(token for token in tokens if token in pairs)
             joined.tokens += len(tokens)
             out.write(" ".join(tokens) + "\n")
+    joined.phrases = tuple(sorted(kinds))
     log.info("phrases: %s joined (e.g. %s) in %.1fs; %s", counted(len(kinds), "phrase"),
              ", ".join(sorted(kinds)[:3]) or "none", time.monotonic() - start,
              counted(joined.tokens, "token"))  # fmt: skip

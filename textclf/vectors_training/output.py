@@ -22,14 +22,10 @@ from typing import Any
 import numpy as np
 
 from textclf.errors import TextclfError
+from textclf.vectors.sidecar import sidecar_path
 from textclf.vectors_training.interrupt import deferred
 
 NAME_MAX = 255  # bytes in a file name on Linux's file systems (ext4, xfs, btrfs, tmpfs)
-
-
-def sidecar_path(out: Path) -> Path:
-    """``OUT.json``: the settings, sources and timings of ``OUT``."""
-    return out.with_name(out.name + ".json")
 
 
 def staging_path(path: Path) -> Path:

@@ -309,7 +309,8 @@ def _write(
         done.append(TrainedVectors(out, sidecar_path(out), fmt, progress.done, progress.effective, now - begun,
                                    progress.seconds, progress.done / max(progress.seconds, 1e-9), len(vocab),
                                    options.dim))  # fmt: skip
-        return _sidecar(done[0], options, workers, corpus, tokenizer, now - started)
+        phrases = [phrase for phrase in corpus.phrases if phrase in model.wv.key_to_index]  # those with a vector
+        return {**_sidecar(done[0], options, workers, corpus, tokenizer, now - started), "phrases": phrases}
 
     write_outputs(
         out, lambda staging: write_checked(model, options.model, fmt, staging, out, vocab, options.dim), sidecar
