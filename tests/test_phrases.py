@@ -115,6 +115,7 @@ def test_a_checkpoint_keeps_the_phrases_for_prediction_and_fine_tuning(tmp_path:
     torch.save({"state_dict": model.state_dict(), **saved}, path)
     restored = type(model).load_from_checkpoint(path)
     assert restored.tokenizer == tokenizer
+    assert model.hparams["tokenizer"]["phrases"] == 1  # loggers' hparams.yaml get a count, not the list
     fine_tune = csv_data(tmp_path, tmp_path / "absent.bin", init_vocab_from=str(path))
     assert fine_tune.tokenizer.phrases == ("new_york",)  # the checkpoint's, which its vocabulary needs
     saved["textclf"]["tokenizer"]["phrases"] = ["new york"]  # type: ignore[index]
@@ -131,6 +132,9 @@ def test_a_checkpoint_keeps_the_phrases_for_prediction_and_fine_tuning(tmp_path:
         ('{"phrases": "new_york"}', "phrases: phrases must be a list of joined word pairs, got str"),
         ('{"phrases": ["new york"]}', "phrases: phrase 'new york' is not two words joined by '_'"),
         ('{"phrases": {"a_b": 1}}', "phrases: phrases must be a list of joined word pairs, got dict"),
+        ("[" * 100_000 + "]" * 100_000, "not a JSON vectors sidecar (nested too deeply)"),
+        ('{"phrases": ["a_\\ud800b"]}', "phrases: phrase 'a_\\ud800b' is not two words"),  # no UTF-8: export fails
+        ('{"phrases": ["' + "x" * 100_000 + '"]}', "phrases: phrase 'xxxxx"),
     ],
 )
 def test_a_broken_sidecar_is_one_line_naming_it(
@@ -140,6 +144,39 @@ def test_a_broken_sidecar_is_one_line_naming_it(
     with pytest.raises(TextclfError) as error:
         csv_data(tmp_path, phrase_vectors).tokenizer  # noqa: B018
     assert str(error.value).startswith(f"{side}: {message}") and "\n" not in str(error.value)
+    assert len(str(error.value)) < 300  # a long phrase is shown cut
+
+
+def test_a_sidecar_that_is_not_a_file_is_refused(tmp_path: Path, phrase_vectors: Path) -> None:
+    side = sidecar_path(phrase_vectors)
+    side.unlink()
+    side.mkdir()
+    with pytest.raises(TextclfError, match=r"phrases\.bin\.json: not a regular file"):
+        csv_data(tmp_path, phrase_vectors).tokenizer  # noqa: B018
+
+
+def test_a_link_to_vectors_finds_the_sidecar_beside_its_target(tmp_path: Path, phrase_vectors: Path) -> None:
+    link = tmp_path / "links" / "renamed.bin"
+    link.parent.mkdir()
+    link.symlink_to(phrase_vectors)
+    assert "new_york" in sidecar_phrases(link)
+
+
+def test_mismatches_are_warned(tmp_path: Path, phrase_vectors: Path, caplog: pytest.LogCaptureFixture) -> None:
+    side = sidecar_path(phrase_vectors)
+    about = json.loads(side.read_text())
+    side.write_text(json.dumps({**about, "tokenizer": {"mode": "cased", "max_length": None}}))
+    with caplog.at_level("WARNING", logger="textclf"):
+        assert "new_york" in csv_data(tmp_path, phrase_vectors).tokenizer.phrases
+    assert "tokenised in cased mode, this data in basic mode" in caplog.text
+    model = tiny_model(Vocabulary(["<pad>", "<unk>", "i"]))
+    saved: dict[str, object] = {}
+    model.on_save_checkpoint(saved)
+    torch.save({"state_dict": model.state_dict(), **saved}, path := tmp_path / "plain.ckpt")
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="textclf"):
+        tokenizer = csv_data(tmp_path, phrase_vectors, init_vocab_from=str(path)).tokenizer
+    assert tokenizer.phrases == () and "that the checkpoint's tokenizer does not join" in caplog.text
 
 
 def test_vectors_without_phrases_leave_the_tokenizer_alone(tmp_path: Path) -> None:

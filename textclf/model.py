@@ -154,7 +154,7 @@ class TextClassifier(FitSetup):
         derived = {  # plain values for loggers' hparams.yaml, beside the arguments saved above
             "labels": self.labels,
             "vocab_size": len(self.vocab),
-            "tokenizer": self.tokenizer.to_dict(),
+            "tokenizer": {**self.tokenizer.to_dict(), "phrases": len(self.tokenizer.phrases)},  # a count, as vocab_size
             "encoder": checkpoint.encoder_config(encoder),
             "context": None if context is None else context_config(context),
             "freeze_backbone_epochs": freeze_backbone_epochs,

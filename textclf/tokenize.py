@@ -79,7 +79,8 @@ class Tokenizer:
             raise ValueError(f"max_length must be >= 1 or None, got {self.max_length}")
         if isinstance(self.phrases, str) or not all(_is_phrase(p) for p in self.phrases):
             bad = self.phrases if isinstance(self.phrases, str) else next(p for p in self.phrases if not _is_phrase(p))
-            raise ValueError(f"phrase {bad!r} is not two words joined by {PHRASE_DELIMITER!r}")
+            shown = repr(bad) if len(repr(bad)) <= 80 else f"{repr(bad)[:60]}... ({len(repr(bad)):,} characters)"
+            raise ValueError(f"phrase {shown} is not two words joined by {PHRASE_DELIMITER!r}")
         object.__setattr__(self, "phrases", tuple(self.phrases))
         object.__setattr__(self, "_phrase_set", frozenset(self.phrases))
 
@@ -120,12 +121,14 @@ class Tokenizer:
 
 
 def _is_phrase(phrase: object) -> bool:
-    """Whether ``phrase`` can be a joined pair: a string without whitespace with the delimiter between two parts."""
-    return (
-        isinstance(phrase, str)
-        and 0 < phrase.find(PHRASE_DELIMITER) < len(phrase) - 1
-        and not any(c.isspace() for c in phrase)
-    )
+    """Whether ``phrase`` can be a joined pair: UTF-8 text without whitespace, the delimiter between two parts."""
+    if not isinstance(phrase, str) or not 0 < phrase.find(PHRASE_DELIMITER) < len(phrase) - 1:
+        return False
+    try:
+        phrase.encode("utf-8")  # a lone surrogate (JSON "\ud800") is no text: tokenizer.json could not hold it
+    except UnicodeEncodeError:
+        return False
+    return not any(c.isspace() for c in phrase)
 
 
 def join_phrases(tokens: list[str], phrases: frozenset[str] | set[str]) -> list[str]:

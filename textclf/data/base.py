@@ -332,10 +332,11 @@ class TextDataModule(L.LightningDataModule):
     @property
     def tokenizer(self) -> Tokenizer:
         """The tokenizer: ``init_vocab_from``'s, else joining the phrases of ``vectors`` (``--phrases`` vectors)."""
-        if self._base_vocabulary() is None and self.vectors is not None and not self._phrases_read:
+        fixed = self._base_vocabulary() is not None  # a checkpoint's tokenizer, which its vocabulary needs
+        if self.vectors is not None and not self._phrases_read:
             from textclf.vectors.sidecar import with_phrases_of  # vectors trained with ``vectors train --phrases``
 
-            self._phrases_read, self._tokenizer = True, with_phrases_of(self.vectors, self._tokenizer)
+            self._phrases_read, self._tokenizer = True, with_phrases_of(self.vectors, self._tokenizer, fixed)
         return self._tokenizer
 
     def _base_vocabulary(self) -> Vocabulary | None:

@@ -12,6 +12,7 @@ import logging
 import os
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from textclf.errors import TextclfError
 from textclf.tokenize import Tokenizer
@@ -36,42 +37,75 @@ def sidecar_phrases(source: str | os.PathLike[str]) -> tuple[str, ...]:
     found (loading the vectors reports that, with the places searched).
 
     Raises:
-        TextclfError: the sidecar cannot be read, is larger than :data:`MAX_SIDECAR_BYTES`, is not a JSON object,
-            or its ``phrases`` is not a list of joined word pairs; the message names the sidecar.
+        TextclfError: as :func:`read_sidecar`; ``phrases`` is not a list of joined word pairs.
     """
-    if os.fspath(source) in GENSIM_DATA_VECTORS:
-        return ()
-    try:
-        side = sidecar_path(resolve_vectors(source))
-    except TextclfError:
-        return ()
-    if not side.is_file():
-        return ()
-    try:
-        if side.stat().st_size > MAX_SIDECAR_BYTES:
-            raise TextclfError(f"{side}: larger than {MAX_SIDECAR_BYTES // 2**20} MiB, not a vectors sidecar")
-        about = json.loads(side.read_bytes())
-    except OSError as e:
-        raise TextclfError(f"cannot read {side}: {e.strerror or e}") from None
-    except (UnicodeDecodeError, ValueError) as e:
-        raise TextclfError(f"{side}: not a JSON vectors sidecar ({e})") from None
-    if not isinstance(about, dict):
-        raise TextclfError(f"{side}: not a JSON vectors sidecar (a {type(about).__name__}, not an object)")
+    return _phrases(*read_sidecar(source))
+
+
+def _phrases(side: Path | None, about: dict[str, Any]) -> tuple[str, ...]:
     try:
         return Tokenizer.from_dict({"phrases": about.get("phrases", [])}).phrases
     except (TypeError, ValueError) as e:
         raise TextclfError(f"{side}: phrases: {e}") from None
 
 
-def with_phrases_of(vectors: str | os.PathLike[str], tokenizer: Tokenizer) -> Tokenizer:
+def read_sidecar(source: str | os.PathLike[str]) -> tuple[Path | None, dict[str, Any]]:
+    """The sidecar of the vectors ``source`` and its content, ``(None, {})`` when it has none.
+
+    The sidecar is looked for beside the path given, then beside the file a symbolic link points to.
+
+    Raises:
+        TextclfError: the sidecar is not a regular file, cannot be read, is larger than :data:`MAX_SIDECAR_BYTES`,
+            or is not a JSON object; the message names it.
+    """
+    if os.fspath(source) in GENSIM_DATA_VECTORS:
+        return None, {}
+    try:
+        path = resolve_vectors(source)
+    except TextclfError:
+        return None, {}
+    side = next((s for s in (sidecar_path(path), sidecar_path(path.resolve())) if os.path.lexists(s)), None)
+    if side is None:
+        return None, {}
+    try:
+        if not side.is_file():
+            raise TextclfError(f"{side}: not a regular file, so not a vectors sidecar (move it away)")
+        if side.stat().st_size > MAX_SIDECAR_BYTES:
+            raise TextclfError(f"{side}: larger than {MAX_SIDECAR_BYTES // 2**20} MiB, not a vectors sidecar")
+        about = json.loads(side.read_bytes())
+    except OSError as e:
+        raise TextclfError(f"cannot read {side}: {e.strerror or e}") from None
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        reason = "nested too deeply" if isinstance(e, RecursionError) else str(e)
+        raise TextclfError(f"{side}: not a JSON vectors sidecar ({reason})") from None
+    if not isinstance(about, dict):
+        raise TextclfError(f"{side}: not a JSON vectors sidecar (a {type(about).__name__}, not an object)")
+    return side, about
+
+
+def with_phrases_of(vectors: str | os.PathLike[str], tokenizer: Tokenizer, fixed: bool = False) -> Tokenizer:
     """``tokenizer`` joining the phrases ``vectors`` were trained with (:func:`sidecar_phrases`), if there are any.
+
+    With ``fixed`` (the tokenizer of a checkpoint being fine-tuned, which its vocabulary needs), ``tokenizer`` is kept
+    as it is, with a warning when the vectors' phrases differ from its own. A warning also says when the vectors were
+    tokenised in another mode (``cased`` against ``basic``): their phrases may then never match.
 
     Raises:
         TextclfError: as :func:`sidecar_phrases`.
     """
-    phrases = sidecar_phrases(vectors)
-    if not phrases:
+    side, about = read_sidecar(vectors)
+    phrases = _phrases(side, about)
+    if not phrases or phrases == tokenizer.phrases:
         return tokenizer
+    if fixed:
+        log.warning("%s was trained with %s that the checkpoint's tokenizer does not join: they are not joined",
+                    vectors, counted(len(phrases), "phrase"))  # fmt: skip
+        return tokenizer
+    settings = about.get("tokenizer")
+    mode = settings.get("mode", tokenizer.mode) if isinstance(settings, dict) else tokenizer.mode
+    if mode in ("basic", "cased", "whitespace") and mode != tokenizer.mode:
+        log.warning("%s was tokenised in %s mode, this data in %s mode: its phrases (e.g. %s) may not match",
+                    vectors, mode, tokenizer.mode, phrases[0])  # fmt: skip
     log.info("tokenizer: joins the %s %s was trained with (e.g. %s)", counted(len(phrases), "phrase"), vectors,
              ", ".join(phrases[:3]))  # fmt: skip
     return replace(tokenizer, phrases=phrases)
