@@ -185,3 +185,17 @@ def test_vectors_without_phrases_leave_the_tokenizer_alone(tmp_path: Path) -> No
     assert json.loads(sidecar_path(out).read_text())["phrases"] == []
     assert csv_data(tmp_path, out).tokenizer == Tokenizer()
     assert sidecar_phrases("glove-wiki-gigaword-50") == () and sidecar_phrases(tmp_path / "absent.bin") == ()
+
+
+def test_vectors_train_on_a_recipe_with_phrase_vectors_reads_no_sidecar(
+    tmp_path: Path, phrase_vectors: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    write_csv(tmp_path / "train.csv", [(f"in new york {i} times", "pos" if i % 2 else "neg") for i in range(60)])
+    config = tmp_path / "data.yaml"
+    config.write_text(f"class_path: textclf.FileDataModule\ninit_args:\n  train: {tmp_path / 'train.csv'}\n"
+                      f"  vectors: {phrase_vectors}\n  vectors_vocab_size: 10\n")  # fmt: skip
+    write_file(sidecar_path(phrase_vectors), "{broken")  # read, it would stop the run
+    with caplog.at_level("INFO", logger="textclf"):
+        textclf(["vectors", "train", "--data", str(config), "--split", "train", "-o", str(tmp_path / "v.bin"), *SMALL])
+    assert "joins the" not in caplog.text  # the texts are tokenised unjoined, for Phrases to find their own pairs
+    assert {"new", "york"} <= set(load_keyed_vectors(tmp_path / "v.bin").index_to_key)

@@ -175,12 +175,15 @@ def _yaml(path: Path) -> Any:
 
 
 def data_module(path: Path) -> Any:
-    """The :class:`~textclf.data.base.TextDataModule` of a data config file (nothing read or prepared yet).
+    """The :class:`~textclf.data.base.TextDataModule` of a data config file, without its vectors (nothing read yet).
 
     Raises:
         TextclfError: as :func:`load_data_config`, or the config does not fit the class (one line).
     """
     config = load_data_config(path)
+    init = config.get("init_args")
+    if isinstance(init, dict) and "vectors" in init:  # the texts do not depend on them: their sidecar is not read
+        config = {**config, "init_args": {**init, "vectors": None}}
     from jsonargparse import ArgumentParser
 
     from textclf.data.base import TextDataModule
