@@ -180,7 +180,7 @@ configuration with the best mean validation accuracy (among those with the most 
 per cell and never used to choose. fastText (pip `fasttext-wheel`; benchmarks/fasttext_baseline.py) trains on the
 same rows, tokenised by the same tokenizer (whole texts: textclf's IMDB recipe cuts reviews at 400 tokens) and
 chooses its learning rate and epochs on the same validation rows. Machine: {", ".join(machines) or "-"}, 2 cores;
-each textclf fit used the `--threads` of its command (1; two runners shared the cores at times, so minutes vary),
+each textclf fit used the `--threads` of its command (1; up to four runners shared the two cores, so minutes vary),
 fastText one thread. The {len(cells)} cells here took {hours:.1f} h; by commit: {commits} ("+dirty": the code
 differed from the commit).{failures} Every cell, its command and its time: [benchmarks/cells.md](benchmarks/cells.md);
 plot: [benchmarks/accuracy.png](benchmarks/accuracy.png).
